@@ -1,0 +1,279 @@
+"""Generic background-work plumbing: run a core function in a ``QThread``.
+
+Long work never runs on the GUI thread.  A :class:`Task` wraps one call of a
+Qt-free core function that follows the core convention::
+
+    fn(*args, on_progress=callback, should_stop=callable, **kwargs) -> result
+
+and runs it in its own ``QThread``.  The GUI talks to it only through Qt signals
+(queued across threads automatically), and cancels it through a
+``threading.Event`` (thread-safe; the core function polls ``should_stop``).
+Only numpy arrays and frozen dataclasses should cross the thread boundary.
+
+Usage (from the GUI thread)::
+
+    task = Task(core.inspect.inspect_paths, detector, paths, parent=self, name="inspect")
+    task.progress.connect(self._on_progress)     # Progress / TrainProgress, throttled
+    task.succeeded.connect(self._on_result)      # the function's return value
+    task.failed.connect(self.status_bar.showMessage)   # readable message (str)
+    task.cancelled.connect(...)                  # fn raised core.errors.Cancelled
+    task.finished.connect(...)                   # always last, exactly once
+    task.start()
+    ...
+    task.cancel()            # sets the stop flag; returns at once
+    task.wait(5000)          # optional: block until the thread ends (e.g. on close)
+
+Signals, in order: any number of ``progress(object)``, then exactly one of
+``succeeded(object)`` / ``failed(str)`` / ``cancelled()``, then ``finished()``.
+
+Progress throttling: ``progress`` is emitted at most ``progress_hz`` times per
+second; in between only the newest report is kept and it is delivered with the
+next report that passes the throttle or just before the outcome signal (so the
+final state is never lost).  Reports for which ``keep(report)`` is True (default:
+those carrying a ``preview``) always go through.
+
+Errors: ``core.errors.CoreError`` messages are user-readable and passed as is;
+any other exception becomes ``"<Type>: <message>"`` and its traceback is logged.
+
+Lifetime: a started task keeps itself alive (module-level registry) until its
+thread has finished, so dropping the Python reference is safe.  Use
+:func:`cancel_all` / :func:`running_tasks` when the window closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from core.errors import Cancelled, CoreError
+
+log = logging.getLogger(__name__)
+
+_RUNNING: set[Task] = set()
+
+
+def _has_preview(report: object) -> bool:
+    return getattr(report, "preview", None) is not None
+
+
+def readable_error(exc: BaseException) -> str:
+    """A message for the user: core errors as is, others prefixed with their type."""
+    if isinstance(exc, CoreError):
+        return str(exc) or type(exc).__name__
+    if isinstance(exc, MemoryError):
+        return "Out of memory: try a smaller preset, batch size or fewer images."
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _Worker(QObject):
+    """Lives in the worker thread; runs the function once when the thread starts."""
+
+    progress = Signal(object)
+    outcome = Signal(str, object)  # ("ok", result) | ("failed", message) | ("cancelled", None)
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        args: tuple,
+        kwargs: dict,
+        stop: threading.Event,
+        progress_hz: float,
+        keep: Callable[[object], bool],
+        pass_callbacks: bool,
+    ) -> None:
+        super().__init__()
+        self._fn = fn
+        self._args = args
+        self._kwargs = kwargs
+        self._stop = stop
+        self._min_dt = 0.0 if progress_hz <= 0 else 1.0 / progress_hz
+        self._keep = keep
+        self._pass_callbacks = pass_callbacks
+        self._last_emit = 0.0
+        self._pending: object | None = None
+        self._lock = threading.Lock()
+
+    def _on_progress(self, report: object) -> None:
+        """Called by the core function (worker thread); throttles to ``progress_hz``."""
+        now = time.monotonic()
+        with self._lock:
+            if self._keep(report) or now - self._last_emit >= self._min_dt:
+                self._pending = None
+                self._last_emit = now
+                emit = True
+            else:
+                self._pending = report
+                emit = False
+        if emit:
+            self.progress.emit(report)
+
+    def _flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is not None:
+            self.progress.emit(pending)
+
+    @Slot()
+    def run(self) -> None:
+        kwargs = dict(self._kwargs)
+        if self._pass_callbacks:
+            kwargs.setdefault("on_progress", self._on_progress)
+            kwargs.setdefault("should_stop", self._stop.is_set)
+        try:
+            result = self._fn(*self._args, **kwargs)
+        except Cancelled:
+            self._flush()
+            self.outcome.emit("cancelled", None)
+        except BaseException as exc:  # noqa: BLE001 - everything must reach the user
+            log.exception("background task failed")
+            self._flush()
+            self.outcome.emit("failed", readable_error(exc))
+        else:
+            self._flush()
+            self.outcome.emit("ok", result)
+        finally:
+            self._fn = None  # drop references to large inputs early
+            self._args = ()
+            self._kwargs = {}
+            # End the thread's event loop from inside, so ``Task.wait`` works even
+            # when the GUI thread is blocked and cannot process the outcome yet.
+            thread = QThread.currentThread()
+            if thread is not None:
+                thread.quit()
+
+
+class Task(QObject):
+    """One background call of ``fn``; see the module docstring for the protocol.
+
+    Args:
+        fn: the function to run in the worker thread.
+        *args, **kwargs: passed to ``fn``.  ``on_progress`` / ``should_stop`` are
+            added unless ``pass_callbacks=False`` or already given.
+        parent: Qt parent (the task is also kept alive while it runs).
+        name: a label for logs and :func:`running_tasks`.
+        progress_hz: maximum ``progress`` signal rate (default 10 Hz; 0 = no limit).
+        keep: predicate on a report that bypasses throttling (default: has a preview).
+        pass_callbacks: False for functions that take neither callback.
+    """
+
+    progress = Signal(object)
+    succeeded = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+    finished = Signal()
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        parent: QObject | None = None,
+        name: str = "",
+        progress_hz: float = 10.0,
+        keep: Callable[[object], bool] = _has_preview,
+        pass_callbacks: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(parent)
+        self.name = name or getattr(fn, "__name__", "task")
+        self._stop = threading.Event()
+        self._thread: QThread | None = QThread()
+        self._thread.setObjectName(f"task-{self.name}")
+        self._worker = _Worker(fn, args, kwargs, self._stop, progress_hz, keep, pass_callbacks)
+        self._worker.moveToThread(self._thread)
+        self._thread.started.connect(self._worker.run)
+        # Both connections are queued: the worker emits from its thread.
+        self._worker.progress.connect(self._relay_progress)
+        self._worker.outcome.connect(self._on_outcome)
+        self._thread.finished.connect(self._on_thread_finished)
+        self._started = False
+        self._done = False
+        self.outcome: str | None = None  # "ok" | "failed" | "cancelled" once known
+
+    # ----------------------------------------------------------------- control
+    def start(self) -> Task:
+        """Start the worker thread (once). Returns self for chaining."""
+        if self._started:
+            raise RuntimeError(f"task {self.name!r} was already started")
+        self._started = True
+        _RUNNING.add(self)
+        assert self._thread is not None
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        """Ask the function to stop (thread-safe, returns immediately)."""
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def is_running(self) -> bool:
+        """True from :meth:`start` until ``finished`` has been emitted."""
+        return self._started and not self._done
+
+    def wait(self, timeout_ms: int = 10_000) -> bool:
+        """Block until the worker thread ends (at most ``timeout_ms``); True if it did.
+
+        Queued signals of the task are delivered afterwards by the event loop;
+        call ``QCoreApplication.processEvents()`` if they are needed at once.
+        """
+        if self._thread is None or not self._started:
+            return True
+        return bool(self._thread.wait(int(timeout_ms)))
+
+    # ----------------------------------------------------------------- relays
+    @Slot(object)
+    def _relay_progress(self, report: object) -> None:
+        if not self._done:
+            self.progress.emit(report)
+
+    @Slot(str, object)
+    def _on_outcome(self, kind: str, payload: object) -> None:
+        self.outcome = kind
+        if kind == "ok":
+            self.succeeded.emit(payload)
+        elif kind == "cancelled":
+            self.cancelled.emit()
+        else:
+            self.failed.emit(str(payload))
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self.outcome is None:  # thread ended without an outcome (should not happen)
+            self.outcome = "failed"
+            self.failed.emit(f"task {self.name!r} ended unexpectedly")
+        self._worker.deleteLater()
+        self._thread = None
+        _RUNNING.discard(self)
+        self.finished.emit()
+
+
+def running_tasks() -> list[Task]:
+    """Tasks started and not yet finished."""
+    return [t for t in _RUNNING if t.is_running()]
+
+
+def cancel_all(wait_ms: int = 10_000) -> bool:
+    """Cancel every running task and wait for their threads; True if all ended."""
+    tasks = running_tasks()
+    for t in tasks:
+        t.cancel()
+    deadline = time.monotonic() + wait_ms / 1000.0
+    ok = True
+    for t in tasks:
+        left = max(0, int((deadline - time.monotonic()) * 1000))
+        ok = t.wait(left) and ok
+    return ok
+
+
+__all__ = ["Task", "cancel_all", "readable_error", "running_tasks"]

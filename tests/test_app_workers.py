@@ -1,0 +1,102 @@
+"""app.workers.Task: success, failure, cancel, throttling, keep-alive (pytest-qt, offscreen)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+from app.workers import Task, cancel_all, readable_error, running_tasks  # noqa: E402
+from core.errors import Cancelled, DatasetError  # noqa: E402
+from core.types import Progress  # noqa: E402
+
+
+def _count(n, *, on_progress, should_stop, delay=0.0):
+    for i in range(n):
+        if should_stop():
+            raise Cancelled("stopped")
+        on_progress(Progress(i + 1, n, f"item {i + 1}"))
+        if delay:
+            time.sleep(delay)
+    return {"n": n, "thread": threading.get_ident()}
+
+
+def test_success_runs_off_gui_thread_and_delivers_last_progress(qtbot):
+    task = Task(_count, 500, name="count")
+    reports, results = [], []
+    task.progress.connect(reports.append)
+    task.succeeded.connect(results.append)
+    with qtbot.waitSignal(task.finished, timeout=5000):
+        task.start()
+    assert task.outcome == "ok"
+    assert results[0]["n"] == 500
+    assert results[0]["thread"] != threading.get_ident()
+    # throttled to ~10 Hz: far fewer than 500 signals, but the final state arrives
+    assert 1 <= len(reports) < 50
+    assert reports[-1].done == 500
+    assert not task.is_running() and task not in running_tasks()
+
+
+def test_failure_message_is_readable(qtbot):
+    def boom(*, on_progress, should_stop):
+        raise DatasetError("no usable images in /nowhere")
+
+    task = Task(boom)
+    messages = []
+    task.failed.connect(messages.append)
+    with qtbot.waitSignal(task.finished, timeout=5000):
+        task.start()
+    assert messages == ["no usable images in /nowhere"]
+    assert task.outcome == "failed"
+    assert readable_error(ValueError("bad")) == "ValueError: bad"
+
+
+def test_cancel_stops_quickly_and_emits_cancelled(qtbot):
+    task = Task(_count, 10_000, delay=0.01)
+    got = []
+    task.cancelled.connect(lambda: got.append("cancelled"))
+    task.succeeded.connect(lambda r: got.append("ok"))
+    task.start()
+    qtbot.wait(100)
+    t0 = time.monotonic()
+    with qtbot.waitSignal(task.finished, timeout=5000):
+        task.cancel()
+    assert time.monotonic() - t0 < 2.0
+    assert got == ["cancelled"]
+
+
+def test_wait_works_without_event_loop_and_cancel_all(qtbot):
+    task = Task(_count, 10_000, delay=0.01).start()
+    assert task in running_tasks()
+    assert cancel_all(wait_ms=5000)  # GUI thread blocked: the thread still ends
+    with qtbot.waitSignal(task.finished, timeout=5000):
+        pass
+    assert task.outcome == "cancelled"
+
+
+def test_keep_predicate_bypasses_throttle(qtbot):
+    def fn(*, on_progress, should_stop):
+        for i in range(20):
+            on_progress(Progress(i, 20, "preview" if i % 5 == 0 else ""))
+
+    task = Task(fn, keep=lambda r: r.message == "preview", progress_hz=1.0)
+    reports = []
+    task.progress.connect(reports.append)
+    with qtbot.waitSignal(task.finished, timeout=5000):
+        task.start()
+    kept = [r.done for r in reports if r.message == "preview"]
+    assert kept == [0, 5, 10, 15]
+    assert reports[-1].done == 19
+
+
+def test_start_twice_is_refused(qtbot):
+    task = Task(lambda: 1, pass_callbacks=False)
+    with qtbot.waitSignal(task.succeeded, timeout=5000) as blocker:
+        task.start()
+    assert blocker.args == [1]
+    with pytest.raises(RuntimeError):
+        task.start()
