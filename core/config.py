@@ -83,6 +83,9 @@ class SimulatorConfig(_DictMixin):
             ``folder`` (images under ``source_dir``: DTD ``*/*.jpg`` or flat).
         source_dir: folder of texture images when ``source == "folder"``.
         image_size: (H, W) of the samples the simulator produces.
+        rotate_image_prob: probability that the good image itself is rotated by a
+            uniform angle in ``±90°`` before the anomaly is pasted ([official]:
+            0.3, ``do_aug_orig = rand > 0.7``; 0 disables it).
     """
 
     perlin_scale_min: int = 0
@@ -96,6 +99,7 @@ class SimulatorConfig(_DictMixin):
     source: AnomalySourceKind = "builtin"
     source_dir: str | None = None
     image_size: tuple[int, int] = (256, 256)
+    rotate_image_prob: float = 0.3
 
     def __post_init__(self) -> None:
         _check(
@@ -122,6 +126,10 @@ class SimulatorConfig(_DictMixin):
         _check(
             len(self.image_size) == 2 and all(isinstance(s, int) and 16 <= s <= 4096 for s in self.image_size),
             f"image_size must be (H, W) with 16 <= H, W <= 4096, got {self.image_size}",
+        )
+        _check(
+            0.0 <= self.rotate_image_prob <= 1.0,
+            f"rotate_image_prob must be in [0, 1], got {self.rotate_image_prob}",
         )
 
 
