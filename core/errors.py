@@ -32,6 +32,11 @@ class ExportError(CoreError):
     """An HDF5 export could not be written or read."""
 
 
+class EvaluationError(CoreError, ValueError):
+    """Metrics or threshold rules cannot use the given labels/scores/maps (wrong shapes, NaN,
+    or a rule that needs a class that is absent, e.g. an F1 threshold without defects)."""
+
+
 class TrainingError(CoreError):
     """Training stopped abnormally (e.g. the loss became NaN)."""
 
