@@ -103,6 +103,8 @@ class TrainProgress:
     samples_per_s: float
     preview: TrainPreview | None = None
     message: str = ""
+    #: seconds the trainer has spent blocked waiting for the simulator (should stay ~0)
+    data_wait_s: float = 0.0
 
     @property
     def fraction(self) -> float | None:
@@ -123,6 +125,8 @@ class TrainResult:
     final_losses: dict[str, float]
     message: str = ""
     loss_history: dict[str, list[float]] = field(default_factory=dict)
+    #: seconds the trainer spent blocked waiting for the simulator
+    data_wait_s: float = 0.0
 
 
 # --------------------------------------------------------------------- inference
