@@ -237,7 +237,7 @@ def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 # --------------------------------------------------------------------- batches
-class _Throttle:
+class ProgressThrottle:
     """Forward :class:`Progress` at most every ``interval`` seconds (and always the last)."""
 
     def __init__(self, callback: ProgressCallback, interval: float = 0.1) -> None:
@@ -266,7 +266,7 @@ def load_images(
     Raises:
         Cancelled: ``should_stop()`` returned True.
     """
-    report = _Throttle(on_progress)
+    report = ProgressThrottle(on_progress)
     loaded: list[tuple[str, np.ndarray]] = []
     failed: list[FailedImage] = []
     total = len(paths)
