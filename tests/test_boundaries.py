@@ -1,0 +1,126 @@
+"""Architecture boundaries: core never imports Qt, app never imports torch, README == CI."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+QT_MODULES = ("PySide6", "PyQt5", "PyQt6", "PySide2", "shiboken6", "pyqtgraph")
+TORCH_MODULES = ("torch", "torchvision", "timm")
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """Top-level package names imported anywhere in a file (including inside functions)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", None) == "import_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            names.add(node.args[0].value.split(".")[0])
+    return names
+
+
+def _core_modules() -> list[str]:
+    return sorted(
+        "core." + p.relative_to(ROOT / "core").with_suffix("").as_posix().replace("/", ".")
+        for p in (ROOT / "core").rglob("*.py")
+        if p.name != "__init__.py"
+    )
+
+
+def test_core_sources_never_import_qt():
+    offenders = {
+        str(p.relative_to(ROOT)): sorted(_top_level_imports(p) & set(QT_MODULES))
+        for p in (ROOT / "core").rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_importing_every_core_module_loads_no_qt():
+    mods = _core_modules()
+    assert "core.images" in mods
+    code = (
+        "import importlib, sys\n"
+        f"for m in {mods!r}:\n"
+        "    importlib.import_module(m)\n"
+        f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {QT_MODULES!r})\n"
+        "print('QT:', bad)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "QT: []" in out.stdout, out.stdout
+
+
+def test_app_never_imports_torch_directly():
+    app = ROOT / "app"
+    if not app.is_dir():
+        pytest.skip("app/ not present")
+    offenders = {
+        str(p.relative_to(ROOT)): sorted(_top_level_imports(p) & set(TORCH_MODULES))
+        for p in app.rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_import_core_is_light():
+    code = "import sys, core\nprint(sorted(m for m in ('numpy', 'torch', 'cv2', 'PySide6') if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_core_public_names_resolve():
+    import core
+
+    missing = []
+    for name in core.__all__:
+        module = core._EXPORTS.get(name)
+        if module and not (ROOT / "core" / f"{module}.py").exists():
+            missing.append(name)  # module of another engineer not written yet
+            continue
+        assert getattr(core, name) is not None
+    assert len(missing) < len(core.__all__) // 2, missing
+
+
+def _readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    head = text.split("\n# ", 1)[0]  # everything before the first heading
+    return [b.strip() for b in re.findall(r"```(?:bash|sh)?\n(.*?)```", head, flags=re.S)]
+
+
+def test_readme_starts_with_two_commands():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert text.startswith("```")
+    cmds = _readme_commands()
+    assert len(cmds) == 2 and all("\n" not in c for c in cmds), cmds
+    assert "main.py demo" in cmds[0] and "pytest" in cmds[1]
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    ci = ROOT / ".ci" / "run"
+    assert os.access(ci, os.X_OK)
+    lines = [ln.strip() for ln in ci.read_text().splitlines()]
+    assert lines[0].startswith("#!") and "bash" in lines[0]
+    assert "set -euo pipefail" in lines
+    assert _readme_commands()[1] in lines
