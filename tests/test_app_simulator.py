@@ -1,0 +1,91 @@
+"""Synthetic-anomaly browser: controls → project config → regenerated preview, and back."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from app.project import Project  # noqa: E402
+from app.project_qt import ProjectAdapter  # noqa: E402
+from app.settings import Settings  # noqa: E402
+from app.sim_preview import make_previews  # noqa: E402
+from app.widgets.simulator_view import SimulatorPage  # noqa: E402
+from core.config import SimulatorConfig  # noqa: E402
+
+
+@pytest.fixture
+def page(qtbot, tmp_path):
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"g{i}.png"
+        cv2.imwrite(str(p), rng.integers(60, 200, (48, 64, 3), np.uint8))
+        paths.append(p)
+    project = Project(tmp_path / "proj")
+    project.add_good_images(paths)
+    project.set_simulator(SimulatorConfig(image_size=(64, 64), anomaly_probability=1.0))
+    w = SimulatorPage(ProjectAdapter(project), Settings(tmp_path / "s.ini"))
+    qtbot.addWidget(w)
+    w.count.setValue(4)
+    w.resize(1200, 800)
+    w.show()
+    yield w
+    w.shutdown()
+
+
+def _wait_preview(qtbot, page, check=lambda r: True):
+    results = []
+    page.preview_ready.connect(results.append)
+    qtbot.waitUntil(
+        lambda: bool(results) and check(results[-1]) and page._task is None, timeout=5000
+    )
+    return results[-1]
+
+
+def test_threshold_control_changes_config_and_preview(qtbot, page):
+    first = _wait_preview(qtbot, page, lambda r: len(r.items) == 4)
+    area = np.mean([it.sample.mask.mean() for it in first.items])
+    assert all(it.sample.has_anomaly for it in first.items)
+    assert sum(c.isVisibleTo(page) for c in page.cards) == 4
+    page.controls["threshold"].setValue(0.8)  # widget → model (debounced)
+    qtbot.waitUntil(lambda: page.adapter.project.simulator.threshold == 0.8, timeout=3000)
+    later = _wait_preview(qtbot, page, lambda r: r.config.threshold == 0.8)
+    area_high = np.mean([it.sample.mask.mean() for it in later.items])
+    assert area_high < area  # a higher threshold gives smaller anomalies
+    assert page.cards[0].caption.text().startswith("#0 · g0.png")
+
+
+def test_model_change_updates_controls_and_next_samples(qtbot, page):
+    _wait_preview(qtbot, page)
+    page.adapter.project.set_simulator(page.adapter.project.simulator, seed=42)  # model → widget
+    assert page.seed.value() == 42
+    page.next_samples()
+    res = _wait_preview(qtbot, page, lambda r: r.start == 4)
+    assert [it.sample.index for it in res.items] == [4, 5, 6, 7] and res.seed == 42
+
+
+def test_invalid_range_is_reported_not_applied(qtbot, page):
+    _wait_preview(qtbot, page)
+    page.controls["beta_min"].setValue(0.9)  # > beta_max 0.8
+    qtbot.waitUntil(lambda: "beta" in page.message.text(), timeout=3000)
+    assert page.adapter.project.simulator.beta_min == 0.0
+
+
+def test_make_previews_is_deterministic_and_skips_bad_files(tmp_path):
+    good = tmp_path / "g.png"
+    cv2.imwrite(str(good), np.full((40, 40), 128, np.uint8))
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+    cfg = SimulatorConfig(image_size=(32, 32))
+    a = make_previews([good, bad], cfg, 3, 0, 4)
+    b = make_previews([good, bad], cfg, 3, 0, 4)
+    assert [it.sample.index for it in a.items] == [0, 2] and len(a.failures) == 1
+    assert all(
+        np.array_equal(x.sample.augmented, y.sample.augmented)
+        for x, y in zip(a.items, b.items, strict=True)
+    )
