@@ -1,0 +1,249 @@
+"""Qt-free training job for the GUI: load the good images, then train DRAEM or fit PatchCore.
+
+:func:`run_training` is what the training page runs in a background
+:class:`app.workers.Task`.  It reports :class:`core.types.Progress` while images
+load (and while PatchCore fits) and :class:`core.types.TrainProgress` while
+DRAEM trains.  Heavy modules (``core.train``, ``core.patchcore``) are imported
+lazily so that the window opens fast.
+
+It also holds the small decisions the page shows before starting: which devices
+exist, which preset is the default on them, and how long a run is expected to
+take (:func:`estimate_seconds`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from core.config import ModelConfig, SimulatorConfig, TrainConfig, model_preset
+from core.errors import CoreError, DatasetError
+from core.images import load_images
+from core.types import (
+    FailedImage,
+    Progress,
+    ProgressCallback,
+    StopCallback,
+    TrainResult,
+    ignore_progress,
+    never_stop,
+)
+
+#: Seconds per batch-8 training step by (preset, device kind), used when the
+#: project has no finished run to learn from.  CPU figures: this project's
+#: 2-core development machine (paper: issue 5, "about a minute per step");
+#: CUDA figures: rough, for a current data-centre GPU.
+DEFAULT_S_PER_STEP = {
+    ("compact", "cpu"): 0.45,
+    ("paper", "cpu"): 60.0,
+    ("compact", "cuda"): 0.02,
+    ("paper", "cuda"): 0.15,
+}
+#: PatchCore fit: seconds per good image (feature extraction + its share of the coreset).
+DEFAULT_PATCHCORE_S_PER_IMAGE = {"cpu": 0.35, "cuda": 0.03}
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """Everything one run needs; built on the GUI thread, read in the worker."""
+
+    method: str
+    paths: tuple[str, ...]
+    model_config: ModelConfig
+    sim_config: SimulatorConfig
+    train_config: TrainConfig
+    out_path: str
+    resume: bool = False
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """What the page gets back (``status``: finished | cancelled | failed)."""
+
+    method: str
+    checkpoint_path: str
+    status: str
+    steps: int
+    elapsed_s: float
+    message: str
+    n_images: int
+    failures: tuple[FailedImage, ...] = ()
+    result: TrainResult | None = None
+
+
+def available_devices() -> dict[str, bool]:
+    """``{"cpu": True, "cuda": <present>}`` via :func:`core.train.resolve_device`."""
+    from core.train import resolve_device
+
+    try:
+        cuda = resolve_device("cuda") == "cuda"
+    except CoreError:
+        cuda = False
+    return {"cpu": True, "cuda": cuda}
+
+
+def device_kind(device: str, devices: dict[str, bool]) -> str:
+    """The device a setting runs on: ``auto`` → cuda when present, else cpu."""
+    if device == "auto":
+        return "cuda" if devices.get("cuda") else "cpu"
+    return device
+
+
+def default_preset(devices: dict[str, bool]) -> str:
+    """Compact on a CPU, paper on a GPU (issue 4)."""
+    return "paper" if devices.get("cuda") else "compact"
+
+
+def resolve_preset(preset: str, devices: dict[str, bool]) -> str:
+    return default_preset(devices) if preset == "auto" else preset
+
+
+def steps_for(train_config: TrainConfig, n_images: int) -> int | None:
+    """Optimiser steps a steps/epochs budget means (one epoch = ceil(n / batch) steps)."""
+    per_epoch = max(1, math.ceil(max(1, n_images) / train_config.batch_size))
+    candidates = []
+    if train_config.steps is not None:
+        candidates.append(train_config.steps)
+    if train_config.epochs is not None:
+        candidates.append(train_config.epochs * per_epoch)
+    return min(candidates) if candidates else None
+
+
+def estimate_seconds(
+    method: str,
+    preset: str,
+    device: str,
+    train_config: TrainConfig,
+    n_images: int,
+    history: Sequence[tuple[float, int]] = (),
+) -> float | None:
+    """Expected wall time of a run, or None if unknown.
+
+    ``history``: (elapsed_s, steps) of earlier DRAEM runs with the same preset and
+    device on this project; when present their rate replaces the default table.
+    For a minutes budget the answer is the budget itself.
+    """
+    if method == "patchcore":
+        return DEFAULT_PATCHCORE_S_PER_IMAGE.get(device, 0.35) * max(1, n_images) + 5.0
+    steps = steps_for(train_config, n_images)
+    minutes = None if train_config.minutes is None else 60.0 * train_config.minutes
+    runs = [(e, s) for e, s in history if s > 0 and e > 0]
+    rate = (
+        sum(e for e, _ in runs) / sum(s for _, s in runs)
+        if runs
+        else DEFAULT_S_PER_STEP.get((preset, device))
+    )
+    rate = None if rate is None else rate * train_config.batch_size / 8.0
+    by_steps = None if steps is None or rate is None else steps * rate
+    options = [t for t in (by_steps, minutes) if t is not None]
+    return min(options) if options else None
+
+
+def format_duration(seconds: float | None) -> str:
+    """``'1 h 05 min'``, ``'4 min 10 s'``, ``'12 s'``; ``'unknown'`` for None."""
+    if seconds is None or not math.isfinite(seconds):
+        return "unknown"
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600} h {(s % 3600) // 60:02d} min"
+    if s >= 60:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s} s"
+
+
+def data_summary(images: Sequence[tuple[str, object]], source: str) -> dict:
+    """Checkpoint metadata about the training data (counts, sizes, channels)."""
+    sizes = Counter(f"{img.shape[1]}x{img.shape[0]}" for _, img in images)  # type: ignore[attr-defined]
+    gray = sum(
+        1
+        for _, img in images
+        if (img[..., 0] == img[..., 1]).all() and (img[..., 1] == img[..., 2]).all()  # type: ignore[index]
+    )
+    return {
+        "n_images": len(images),
+        "sizes": dict(sizes.most_common(8)),
+        "channels": "gray" if gray == len(images) else "colour" if gray == 0 else "mixed",
+        "source": source,
+    }
+
+
+def run_training(
+    job: TrainJob,
+    *,
+    on_progress: ProgressCallback = ignore_progress,
+    should_stop: StopCallback = never_stop,
+) -> TrainOutcome:
+    """Load ``job.paths`` (corrupt files are skipped and listed) and train / fit.
+
+    Raises:
+        DatasetError: no readable image.
+        core.errors.Cancelled: stopped while loading or fitting PatchCore
+            (DRAEM training returns ``status == "cancelled"`` with its checkpoint).
+        core.errors.CoreError: anything else core reports (readable message).
+    """
+    loaded, failures = load_images(job.paths, on_progress=on_progress, should_stop=should_stop)
+    if not loaded:
+        reason = f" (e.g. {failures[0].path}: {failures[0].reason})" if failures else ""
+        raise DatasetError(f"no readable good image to train on{reason}")
+    images = [img for _, img in loaded]
+    summary = data_summary(loaded, os.path.commonpath([p for p, _ in loaded]) if loaded else "")
+    os.makedirs(os.path.dirname(os.path.abspath(job.out_path)), exist_ok=True)
+    if job.method == "patchcore":
+        from core.patchcore import fit_patchcore
+
+        on_progress(Progress(0, len(images), "fitting PatchCore"))
+        t0 = time.monotonic()
+        detector = fit_patchcore(
+            images,
+            seed=job.train_config.seed,
+            on_progress=on_progress,
+            should_stop=should_stop,
+            data_summary=summary,
+        )
+        detector.save(job.out_path)
+        return TrainOutcome(
+            "patchcore",
+            job.out_path,
+            "finished",
+            0,
+            time.monotonic() - t0,
+            f"PatchCore fitted on {len(images)} images",
+            len(images),
+            tuple(failures),
+        )
+    from core.train import train
+
+    sim = job.sim_config
+    if sim.image_size != job.model_config.image_size:
+        sim = replace(sim, image_size=job.model_config.image_size)
+    result = train(
+        images,
+        model_config=job.model_config,
+        sim_config=sim,
+        train_config=job.train_config,
+        out_path=job.out_path,
+        on_progress=on_progress,
+        should_stop=should_stop,
+        resume=job.resume,
+        data_summary=summary,
+    )
+    return TrainOutcome(
+        "draem",
+        result.checkpoint_path,
+        result.status,
+        result.steps,
+        result.elapsed_s,
+        result.message,
+        len(images),
+        tuple(failures),
+        result,
+    )
+
+
+def model_config_for(preset: str) -> ModelConfig:
+    """The :class:`ModelConfig` of a preset name (``paper`` / ``compact``)."""
+    return model_preset(preset)

@@ -1,0 +1,111 @@
+"""Live training display: loss curves (pyqtgraph) and the latest preview sample."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
+
+from app.widgets.common import ImageView, colorize, outline
+from core.types import TrainPreview, TrainProgress
+
+#: (loss key, legend text, colour) — the parts of DRAEM's loss [paper] Eq. 5.
+CURVES = (
+    ("total", "total", (230, 230, 230)),
+    ("l2", "L2", (86, 180, 233)),
+    ("ssim", "SSIM", (0, 158, 115)),
+    ("focal", "focal", (230, 159, 0)),
+)
+
+
+class LossPlot(pg.PlotWidget):
+    """Running-mean losses against the training step, log scale, one curve per part."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setBackground(None)
+        self.showGrid(x=True, y=True, alpha=0.25)
+        self.setLabel("bottom", "step")
+        self.setLabel("left", "loss")
+        self.setLogMode(y=True)
+        self.addLegend(offset=(-10, 10))
+        self.setMouseEnabled(x=True, y=False)
+        self.setToolTip("Training losses (running means, log scale). Drag to pan, wheel to zoom.")
+        self._steps: list[int] = []
+        self._values: dict[str, list[float]] = {k: [] for k, _, _ in CURVES}
+        self._curves = {
+            k: self.plot([], [], name=name, pen=pg.mkPen(col, width=2)) for k, name, col in CURVES
+        }
+
+    def clear_history(self) -> None:
+        self._steps.clear()
+        for v in self._values.values():
+            v.clear()
+        for c in self._curves.values():
+            c.setData([], [])
+
+    def add(self, step: int, losses: dict[str, float]) -> None:
+        """Append one report; parts that are missing (e.g. L2 for PatchCore) stay empty."""
+        if not losses or (self._steps and step <= self._steps[-1]):
+            return
+        self._steps.append(int(step))
+        for key, values in self._values.items():
+            v = losses.get(key)
+            values.append(float(v) if v is not None and np.isfinite(v) and v > 0 else np.nan)
+        x = np.asarray(self._steps, dtype=np.float64)
+        for key, curve in self._curves.items():
+            y = np.asarray(self._values[key], dtype=np.float64)
+            if np.isfinite(y).any():
+                curve.setData(x, y, connect="finite")
+
+    def history(self) -> dict[str, list[float]]:
+        return {"step": list(self._steps), **{k: list(v) for k, v in self._values.items()}}
+
+
+class PreviewStrip(QWidget):
+    """A synthetic training sample with the network's reconstruction and predicted mask."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.views = {
+            "image": ImageView("synthetic input"),
+            "reconstruction": ImageView("reconstruction"),
+            "mask": ImageView("true mask"),
+            "prediction": ImageView("predicted mask"),
+        }
+        row = QHBoxLayout()
+        for v in self.views.values():
+            v.set_placeholder("waiting for the first preview")
+            row.addWidget(v)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(row)
+        self.setToolTip("A synthetic sample, refreshed every few seconds while training")
+
+    def show_preview(self, p: TrainPreview) -> None:
+        self.views["image"].set_image(outline(p.image, p.mask > 0.5))
+        if p.reconstruction is not None:
+            self.views["reconstruction"].set_image(p.reconstruction)
+        else:
+            self.views["reconstruction"].set_image(None)
+            self.views["reconstruction"].set_placeholder("(no reconstruction in this preset)")
+        self.views["mask"].set_image(p.mask.astype(np.float32))
+        self.views["prediction"].set_image(colorize(p.prediction))
+
+    def clear(self) -> None:
+        for v in self.views.values():
+            v.set_image(None)
+
+
+def describe_progress(p: TrainProgress) -> str:
+    """``'step 120 / 2000 · epoch 3.0 · 14.2 samples/s · ETA 4 min 10 s'``."""
+    from app.training import format_duration
+
+    step = f"step {p.step}" + (f" / {p.total_steps}" if p.total_steps else "")
+    parts = [step, f"epoch {p.epoch:.1f}", f"{p.samples_per_s:.1f} samples/s"]
+    if p.eta_s is not None:
+        parts.append(f"ETA {format_duration(p.eta_s)}")
+    parts.append(f"elapsed {format_duration(p.elapsed_s)}")
+    if p.message:
+        parts.append(p.message)
+    return " · ".join(parts)
