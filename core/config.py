@@ -139,7 +139,13 @@ class ModelConfig(_DictMixin):
 
     ``paper``: [paper]/[official] reconstructive sub-network base width 128,
     discriminative U-Net base width 64, 256x256 input (~97 M parameters).
-    ``compact``: the CPU preset (see :func:`model_preset`).
+    ``compact``: the CPU preset (see :func:`model_preset` and ``core/compact.py``).
+
+    Geometry (``core/geometry.py``): with ``keep_aspect=False`` ([paper]) every image
+    is squashed to ``image_size``.  With ``keep_aspect=True`` an image keeps its
+    aspect ratio and is scaled (never enlarged) to at most ``work_area**2`` pixels,
+    sides multiples of 16; ``image_size`` is then the size of the square training
+    crops.  Maps are always returned at the original image size.
     """
 
     preset: Preset = "paper"
@@ -147,6 +153,8 @@ class ModelConfig(_DictMixin):
     recon_width: int = 128
     disc_width: int = 64
     in_channels: int = 3
+    keep_aspect: bool = False
+    work_area: int = 320
 
     def __post_init__(self) -> None:
         _check(self.preset in ("paper", "compact"), f"preset must be paper|compact, got {self.preset!r}")
@@ -157,6 +165,8 @@ class ModelConfig(_DictMixin):
         _check(self.recon_width >= 4, f"recon_width must be >= 4, got {self.recon_width}")
         _check(self.disc_width >= 4, f"disc_width must be >= 4, got {self.disc_width}")
         _check(self.in_channels in (1, 3), f"in_channels must be 1 or 3, got {self.in_channels}")
+        _check(isinstance(self.keep_aspect, bool), f"keep_aspect must be a bool, got {self.keep_aspect!r}")
+        _check(64 <= self.work_area <= 2048, f"work_area must be in [64, 2048], got {self.work_area}")
 
 
 def model_preset(name: str) -> ModelConfig:
