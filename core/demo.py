@@ -6,9 +6,25 @@ for how it was generated.
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from core.errors import DatasetError
+from core.errors import Cancelled, DatasetError, TrainingError
+from core.types import (
+    ProgressCallback,
+    StopCallback,
+    TrainProgress,
+    TrainResult,
+    ignore_progress,
+    never_stop,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from core.metrics import Evaluation
 
 #: Root of the bundled demo resources (next to the ``core`` package in a checkout).
 DEMO_DIR = Path(__file__).resolve().parent.parent / "resources" / "demo"
@@ -30,4 +46,102 @@ def demo_root() -> Path:
     return DEMO_CATEGORY
 
 
-__all__ = ["DEMO_CATEGORY", "DEMO_DIR", "demo_root"]
+#: Training steps of the headless demo (compact preset): about 1-2 minutes on a 2-core CPU.
+DEMO_STEPS = 300
+DEMO_MODEL = "demo_model.pt"
+DEMO_RESULTS = "demo_results.h5"
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What :func:`run_demo` produced: checkpoint and HDF5 paths, training summary, metrics."""
+
+    checkpoint_path: str
+    results_path: str
+    train_result: TrainResult
+    evaluation: Evaluation
+    seconds_per_image: float
+    n_failed: int
+
+
+def run_demo(
+    out_dir: str | os.PathLike,
+    *,
+    steps: int = DEMO_STEPS,
+    seed: int = 0,
+    device: str = "auto",
+    on_train_progress: Callable[[TrainProgress], None] = ignore_progress,
+    on_progress: ProgressCallback = ignore_progress,
+    should_stop: StopCallback = never_stop,
+) -> DemoResult:
+    """Train DRAEM (compact preset) on the demo ``train/good``, inspect ``test/*``, export.
+
+    Writes ``out_dir/demo_model.pt`` and ``out_dir/demo_results.h5`` (images, maps,
+    scores, verdicts, ground-truth labels and masks).  ``on_train_progress`` receives
+    training progress, ``on_progress`` the loading/inspection/export progress.
+
+    Raises:
+        Cancelled: ``should_stop()`` became True (training leaves a loadable checkpoint).
+        TrainingError: training failed.
+    """
+    from core.checkpoint import file_sha256
+    from core.config import SimulatorConfig, TrainConfig, model_preset
+    from core.detectors import load_detector
+    from core.export import export_batch
+    from core.images import load_images, read_mvtec
+    from core.inspect import LazyExportRecords, evaluate_mvtec
+    from core.train import resolve_device, train
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cat = read_mvtec(demo_root())
+    loaded, failed = load_images(cat.train, on_progress=on_progress, should_stop=should_stop)
+    if not loaded:
+        raise DatasetError(
+            f"no demo training image could be read ({failed[0].reason if failed else ''})"
+        )
+    model_config = model_preset("compact")
+    images = [img for _, img in loaded]
+    result = train(
+        images,
+        model_config=model_config,
+        sim_config=SimulatorConfig(image_size=model_config.image_size),
+        train_config=TrainConfig(steps=steps, seed=seed, device=resolve_device(device)),
+        out_path=str(out / DEMO_MODEL),
+        on_progress=on_train_progress,
+        should_stop=should_stop,
+        data_summary={
+            "n_images": len(images),
+            "sizes": ["240x256"],
+            "channels": 3,
+            "source": "demo",
+        },
+    )
+    if result.status == "cancelled":
+        raise Cancelled(f"demo cancelled during training; checkpoint at {result.checkpoint_path}")
+    if result.status != "finished":
+        raise TrainingError(f"demo training failed: {result.message}")
+    detector = load_detector(result.checkpoint_path)
+    ev = evaluate_mvtec(detector, cat, on_progress=on_progress, should_stop=should_stop)
+    results_path = export_batch(
+        out / DEMO_RESULTS,
+        LazyExportRecords(ev.result, labels=ev.labels, masks=ev.masks),
+        thresholds=detector.thresholds,
+        method=detector.method,
+        model_config=model_config.to_dict(),
+        checkpoint_sha256=file_sha256(result.checkpoint_path),
+        extra_attrs={"defect_types": list(ev.defect_types), "data": "resources/demo/brick"},
+        on_progress=on_progress,
+        should_stop=should_stop,
+    )
+    return DemoResult(
+        checkpoint_path=result.checkpoint_path,
+        results_path=str(results_path),
+        train_result=result,
+        evaluation=ev.evaluation,
+        seconds_per_image=ev.seconds_per_image,
+        n_failed=len(failed) + len(ev.result.failures),
+    )
+
+
+__all__ = ["DEMO_CATEGORY", "DEMO_DIR", "DEMO_STEPS", "DemoResult", "demo_root", "run_demo"]

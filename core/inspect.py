@@ -10,12 +10,15 @@ the offending image fails.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.errors import Cancelled, CoreError, ImageLoadError
-from core.images import ProgressThrottle, expand_paths, load_image
+from core.errors import Cancelled, CoreError, DatasetError, ImageLoadError
+from core.images import MvtecCategory, ProgressThrottle, expand_paths, load_image, load_mask
 from core.types import (
     Detector,
     FailedImage,
@@ -27,6 +30,9 @@ from core.types import (
     ignore_progress,
     never_stop,
 )
+
+if TYPE_CHECKING:
+    pass
 
 #: ``on_item(path, image, prediction)`` — called once per inspected image, in input order.
 #: ``image`` is the (H, W, 3) uint8 RGB array the prediction was made on.
@@ -137,4 +143,142 @@ def inspect_paths(
     )
 
 
-__all__ = ["ItemCallback", "inspect_paths"]
+@dataclass(frozen=True)
+class MvtecEvaluation:
+    """Metrics of a detector on an MVTec AD category's test split.
+
+    Attributes:
+        evaluation: :class:`core.metrics.Evaluation` (image/pixel AUROC, AP, AUPRO, F1-max).
+        seconds_per_image: wall time of loading + predicting, divided by the images inspected.
+        result: the :class:`InspectionResult` (paths, predictions, failures).
+        labels: per inspected image 0 (good) or 1 (defective).
+        defect_types: per inspected image its ``test/<type>`` folder name.
+        masks: per inspected image its (H, W) uint8 {0, 1} ground truth (zeros for good
+            images), or None where a defect image has no mask.
+    """
+
+    evaluation: object
+    seconds_per_image: float
+    result: InspectionResult
+    labels: tuple[int, ...]
+    defect_types: tuple[str, ...]
+    masks: tuple[np.ndarray | None, ...]
+
+
+def evaluate_mvtec(
+    detector: Detector,
+    category: MvtecCategory,
+    *,
+    batch_size: int = 8,
+    on_progress: ProgressCallback = ignore_progress,
+    should_stop: StopCallback = never_stop,
+) -> MvtecEvaluation:
+    """Inspect every test image of ``category`` and compute all metrics.
+
+    Unreadable test images are skipped (listed in ``result.failures``).
+
+    Raises:
+        DatasetError: the category has no test images, or none could be read.
+        Cancelled: ``should_stop()`` returned True.
+    """
+    from core.metrics import evaluate
+
+    if not category.test:
+        raise DatasetError(f"{category.root} has no test images (expected test/<type>/)")
+    by_path = {str(item.path): item for item in category.test}
+    t0 = time.perf_counter()
+    result = inspect_paths(
+        detector,
+        [item.path for item in category.test],
+        batch_size=batch_size,
+        on_progress=on_progress,
+        should_stop=should_stop,
+    )
+    seconds = time.perf_counter() - t0
+    if not result.predictions:
+        raise DatasetError(
+            f"none of the {len(category.test)} test images of {category.root} could be read"
+        )
+    items = [by_path[p] for p in result.paths]
+    masks: list[np.ndarray | None] = []
+    mask_failures: list[FailedImage] = []
+    for item, pred in zip(items, result.predictions, strict=True):
+        shape = pred.anomaly_map.shape
+        if not item.is_anomalous:
+            masks.append(np.zeros(shape, np.uint8))
+        elif item.mask_path is None:
+            masks.append(None)
+        else:
+            try:
+                masks.append(load_mask(item.mask_path, shape=shape))
+            except ImageLoadError as exc:
+                masks.append(None)
+                mask_failures.append(FailedImage(path=exc.path, reason=exc.reason))
+    labels = tuple(int(item.is_anomalous) for item in items)
+    return MvtecEvaluation(
+        evaluation=evaluate(list(result.predictions), list(labels), masks),
+        seconds_per_image=seconds / len(result.predictions),
+        result=result,
+        labels=labels,
+        defect_types=tuple(item.defect_type for item in items),
+        masks=tuple(masks),
+        mask_failures=tuple(mask_failures),
+    )
+
+
+class LazyExportRecords(Sequence):
+    """``core.export.ExportRecord`` per inspected image, built on access.
+
+    Images are re-read from disk when a record is requested, so exporting a large
+    batch never holds all images in memory (``export_batch`` reads records one at a
+    time).  ``labels`` / ``masks`` (optional, one per inspected image) are attached.
+
+    Raises (on access):
+        ExportError: an image can no longer be read.
+    """
+
+    def __init__(
+        self,
+        result: InspectionResult,
+        labels: Sequence[int | None] | None = None,
+        masks: Sequence[np.ndarray | None] | None = None,
+    ) -> None:
+        n = len(result.predictions)
+        if (labels is not None and len(labels) != n) or (masks is not None and len(masks) != n):
+            raise ValueError("labels and masks need one entry per inspected image")
+        self._result, self._labels, self._masks = result, labels, masks
+
+    def __len__(self) -> int:
+        return len(self._result.predictions)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        from core.errors import ExportError
+        from core.export import ExportRecord
+
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        path, pred = self._result.paths[i], self._result.predictions[i]
+        try:
+            image = load_image(path)
+        except ImageLoadError as exc:
+            raise ExportError(f"{path} changed since it was inspected: {exc.reason}") from None
+        if image.shape[:2] != pred.anomaly_map.shape:
+            raise ExportError(f"{path} changed size since it was inspected")
+        return ExportRecord(
+            path=path,
+            image=image,
+            anomaly_map=pred.anomaly_map,
+            score=float(pred.score),
+            label=None if self._labels is None else self._labels[i],
+            gt_mask=None if self._masks is None else self._masks[i],
+            reconstruction=pred.reconstruction,
+        )
+
+
+__all__ = [
+    "ItemCallback",
+    "LazyExportRecords",
+    "MvtecEvaluation",
+    "evaluate_mvtec",
+    "inspect_paths",
+]

@@ -1,0 +1,406 @@
+"""Command line: ``python main.py train|simulate|inspect|evaluate|demo|gui|screenshots``.
+
+User errors (missing folders, unreadable files, foreign model files, bad
+options) print one line ``error: ...`` to stderr and exit with a non-zero code;
+never a traceback.  Long work shows a tqdm progress bar; Ctrl-C asks the work to
+stop (training then saves a loadable checkpoint), a second Ctrl-C aborts.
+
+Exit codes: 0 success, 1 error, 2 bad command line, 130 cancelled by Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from core import cli_support as report
+from core.cli_support import has_display, stop_on_ctrl_c
+from core.errors import CoreError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+class UserError(CoreError):
+    """A command-line problem worth one ``error:`` line (not a bug)."""
+
+
+# --------------------------------------------------------------------- helpers
+def _load_good_images(data: str, stop):
+    from core.images import good_image_paths, load_images
+
+    paths = good_image_paths(data)
+    with report.bar(len(paths), "loading", "img") as on_progress:
+        loaded, failed = load_images(paths, on_progress=on_progress, should_stop=stop.is_set)
+    report.failures(failed)
+    if not loaded:
+        raise UserError(f"none of the {len(paths)} images in {data} could be read")
+    return loaded
+
+
+def _detector(path: str):
+    from core.detectors import load_detector
+
+    if not Path(path).is_file():
+        raise UserError(f"model file not found: {path}")
+    return load_detector(path)
+
+
+# --------------------------------------------------------------------- commands
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train a detector on good images and write a checkpoint.
+
+    DATA is a folder of good images (searched recursively) or an MVTec AD category (its
+    train/good is used). DRAEM trains on synthetic anomalies pasted into the good images;
+    PatchCore (--method patchcore) only fits a memory bank. Ctrl-C stops training and
+    saves a checkpoint that --resume continues.
+    """
+    from core.config import SimulatorConfig, TrainConfig, model_preset
+    from core.train import resolve_device, train
+
+    with stop_on_ctrl_c() as stop:
+        loaded = _load_good_images(args.data, stop)
+        images = [img for _, img in loaded]
+        summary = report.data_summary(loaded, args.data)
+        if args.method == "patchcore":
+            from core.patchcore import fit_patchcore
+
+            with report.bar(None, "fitting PatchCore", "step") as on_progress:
+                det = fit_patchcore(
+                    images,
+                    seed=args.seed,
+                    on_progress=on_progress,
+                    should_stop=stop.is_set,
+                    data_summary=summary,
+                )
+            digest = det.save(args.out)
+            print(f"PatchCore model written to {args.out} (sha256 {digest[:12]})")
+            return EXIT_OK
+        device = resolve_device(args.device)
+        preset = args.preset or ("paper" if device == "cuda" else "compact")
+        model_config = model_preset(preset)
+        source = (
+            {"source": "folder", "source_dir": args.anomaly_source} if args.anomaly_source else {}
+        )
+        sim_config = SimulatorConfig(image_size=model_config.image_size, **source)
+        budget = report.train_budget(args.steps, args.minutes, preset)
+        train_config = TrainConfig(seed=args.seed, device=device, **budget)
+        print(
+            f"training DRAEM ({preset} preset, {model_config.image_size[0]}x{model_config.image_size[1]}) "
+            f"on {len(images)} good images, device {device}, budget {report.describe_budget(budget)}"
+        )
+        with report.train_bar(budget) as on_progress:
+            result = train(
+                images,
+                model_config=model_config,
+                sim_config=sim_config,
+                train_config=train_config,
+                out_path=args.out,
+                on_progress=on_progress,
+                should_stop=stop.is_set,
+                resume=args.resume,
+                data_summary=summary,
+            )
+    return report.train_result(result)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Write synthetic training samples: NNNNN_good.png, NNNNN_augmented.png, NNNNN_mask.png."""
+    from core.config import SimulatorConfig
+    from core.errors import ImageLoadError
+    from core.images import good_image_paths, load_image
+    from core.simulator import AnomalySimulator
+
+    if args.count < 1:
+        raise UserError(f"--count must be >= 1, got {args.count}")
+    paths = good_image_paths(args.data)
+    source = {"source": "folder", "source_dir": args.anomaly_source} if args.anomaly_source else {}
+    sim = AnomalySimulator(
+        SimulatorConfig(image_size=(args.size, args.size), **source), seed=args.seed
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache: dict[int, object] = {}
+    written = 0
+    with stop_on_ctrl_c() as stop, report.bar(args.count, "simulating", "sample") as on_progress:
+        for i in range(args.count):
+            if stop.is_set():
+                break
+            k = i % len(paths)
+            if k not in cache:
+                try:
+                    cache[k] = load_image(paths[k])
+                except ImageLoadError as exc:
+                    cache[k] = None
+                    report.warn(f"skipped {exc.path}: {exc.reason}")
+            if cache[k] is None:
+                continue
+            s = sim.sample(cache[k], i)
+            for name, img in (("good", s.good), ("augmented", s.augmented), ("mask", s.mask * 255)):
+                report.write_png(out / f"{i:05d}_{name}.png", img)
+            written += 1
+            on_progress(report.Progress(i + 1, args.count))
+    if written == 0:
+        raise UserError(f"no sample written: none of the images in {args.data} could be read")
+    print(f"wrote {written} samples (good, augmented, mask PNGs) to {out}")
+    return EXIT_CANCELLED if stop.is_set() else EXIT_OK
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """Score image files and/or folders, print a table of scores and OK/NG verdicts and
+    write everything (images, anomaly maps, scores, verdicts) to an HDF5 file.
+    Unreadable files are listed and skipped.
+    """
+    from core.checkpoint import file_sha256
+    from core.export import export_batch
+    from core.images import expand_paths
+    from core.inspect import LazyExportRecords, inspect_paths
+
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
+    for p in args.images:
+        if not Path(p).exists():
+            raise UserError(f"not found: {p}")
+    files = expand_paths(args.images)
+    if not files:
+        raise UserError(f"no images found in {' '.join(args.images)}")
+    _check_out_folder(args.out)
+    det = _detector(args.model)
+    thresholds = report.with_threshold(det.thresholds, args.threshold)
+    with stop_on_ctrl_c() as stop:
+        with report.bar(len(files), "inspecting", "img") as on_progress:
+            result = inspect_paths(
+                det,
+                files,
+                batch_size=args.batch_size,
+                on_progress=on_progress,
+                should_stop=stop.is_set,
+            )
+        report.inspection_table(result, thresholds.image)
+        report.failures(result.failures)
+        if not result.predictions:
+            raise UserError("no image could be inspected")
+        with report.bar(len(result.predictions), "exporting", "img") as on_progress:
+            written = export_batch(
+                args.out,
+                LazyExportRecords(result),
+                thresholds=thresholds,
+                method=det.method,
+                model_config=report.model_config_of(det),
+                checkpoint_sha256=file_sha256(args.model),
+                on_progress=on_progress,
+                should_stop=stop.is_set,
+            )
+    print(f"results written to {written}")
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate a model on an MVTec AD category's test split: image/pixel AUROC and AP,
+    AUPRO (FPR <= 0.3), F1-max and its threshold, seconds per image.
+    """
+    from core.images import read_mvtec
+    from core.inspect import evaluate_mvtec
+
+    cat = read_mvtec(args.data)
+    if not cat.test:
+        raise UserError(f"{args.data} has no test images (expected test/<type>/)")
+    det = _detector(args.model)
+    with stop_on_ctrl_c() as stop, report.bar(len(cat.test), "evaluating", "img") as on_progress:
+        res = evaluate_mvtec(det, cat, on_progress=on_progress, should_stop=stop.is_set)
+    report.failures(res.result.failures + res.mask_failures)
+    report.evaluation(res.evaluation, res.seconds_per_image, as_json=args.json)
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Demo on the bundled data set. With --headless (or without a display): train
+    briefly, inspect the demo test images, write an HDF5 file and print the metrics.
+    Otherwise open the GUI on the demo project.
+    """
+    if not args.headless and has_display():
+        return _run_app("main", "run_gui", demo=True)
+    from core.demo import DEMO_STEPS, run_demo
+
+    steps = args.steps or DEMO_STEPS
+    if steps < 1:
+        raise UserError(f"--steps must be >= 1, got {steps}")
+    print(f"demo: training DRAEM (compact preset, {steps} steps) on the bundled brick data set")
+    with (
+        stop_on_ctrl_c() as stop,
+        report.train_bar({"steps": steps}) as on_train,
+        report.bar(None, "inspecting", "img") as on_progress,
+    ):
+        res = run_demo(
+            Path(args.out),
+            steps=steps,
+            on_train_progress=on_train,
+            on_progress=on_progress,
+            should_stop=stop.is_set,
+        )
+    t = res.train_result
+    print(f"trained {t.steps} steps in {t.elapsed_s:.0f} s")
+    report.evaluation(res.evaluation, res.seconds_per_image, as_json=False)
+    print(f"model:   {res.checkpoint_path}")
+    print(f"results: {res.results_path}")
+    return EXIT_OK
+
+
+def _check_out_folder(out: str) -> None:
+    parent = Path(out).resolve().parent
+    if not parent.is_dir():
+        raise UserError(f"output folder does not exist: {parent}")
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    """Open the desktop application (optionally on a project)."""
+    if args.project and not Path(args.project).exists():
+        raise UserError(f"project not found: {args.project}")
+    return _run_app("main", "run_gui", project=args.project)
+
+
+def cmd_screenshots(args: argparse.Namespace) -> int:
+    """Render the GUI's main views to PNG files (works without a display)."""
+    if not has_display():
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    return _run_app("screenshots", "main", args.out)
+
+
+def _run_app(module: str, func: str, *a, **kw) -> int:
+    import importlib
+
+    try:
+        fn = getattr(importlib.import_module(f"app.{module}"), func)
+    except (ImportError, AttributeError) as exc:
+        raise UserError(f"the GUI is not available (app.{module}.{func}: {exc})") from None
+    rc = fn(*a, **kw)
+    return rc if isinstance(rc, int) else EXIT_OK
+
+
+# --------------------------------------------------------------------- parser
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        self.exit(EXIT_USAGE, f"error: {message} (see: {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="main.py", description="DRAEM surface-defect inspection workstation.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    t = sub.add_parser(
+        "train", help="train a detector on good images", description=cmd_train.__doc__
+    )
+    t.add_argument("--data", required=True, help="folder of good images, or an MVTec AD category")
+    t.add_argument("--out", required=True, help="checkpoint file to write (e.g. model.pt)")
+    t.add_argument("--method", choices=["draem", "patchcore"], default="draem")
+    t.add_argument(
+        "--preset", choices=["paper", "compact"], help="default: compact on CPU, paper on CUDA"
+    )
+    budget = t.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int, help="training steps (batches)")
+    budget.add_argument("--minutes", type=float, help="training time budget in minutes")
+    t.add_argument(
+        "--anomaly-source", help="folder of texture images (e.g. DTD); default: built-in"
+    )
+    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--resume", action="store_true", help="continue from the checkpoint at --out")
+    t.set_defaults(func=cmd_train)
+
+    s = sub.add_parser(
+        "simulate",
+        help="write synthetic training samples as PNGs",
+        description=cmd_simulate.__doc__,
+    )
+    s.add_argument("--data", required=True, help="folder of good images, or an MVTec AD category")
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--count", type=int, required=True, help="number of samples")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--size", type=int, default=256, help="sample size in pixels (square)")
+    s.add_argument("--anomaly-source", help="folder of texture images; default: built-in")
+    s.set_defaults(func=cmd_simulate)
+
+    i = sub.add_parser(
+        "inspect", help="score images and export the batch to HDF5", description=cmd_inspect.__doc__
+    )
+    i.add_argument("--model", required=True, help="checkpoint written by train")
+    i.add_argument(
+        "--images", required=True, nargs="+", metavar="PATH", help="image files and/or folders"
+    )
+    i.add_argument("--out", required=True, help="HDF5 file to write (e.g. results.h5)")
+    i.add_argument("--threshold", type=float, help="image-score threshold (default: the model's)")
+    i.add_argument("--batch-size", type=int, default=8)
+    i.set_defaults(func=cmd_inspect)
+
+    e = sub.add_parser(
+        "evaluate",
+        help="metrics on an MVTec AD category's test split",
+        description=cmd_evaluate.__doc__,
+    )
+    e.add_argument("--model", required=True, help="checkpoint written by train")
+    e.add_argument("--data", required=True, help="MVTec AD category folder")
+    e.add_argument("--json", action="store_true", help="last output line: one JSON object")
+    e.set_defaults(func=cmd_evaluate)
+
+    d = sub.add_parser(
+        "demo",
+        help="train briefly on the bundled demo data and inspect it",
+        description=cmd_demo.__doc__,
+    )
+    d.add_argument("--headless", action="store_true", help="no GUI even if a display is available")
+    d.add_argument("--out", default="demo_output", help="output folder (headless)")
+    d.add_argument(
+        "--steps", type=int, default=None, help="training steps (headless; default: bounded)"
+    )
+    d.set_defaults(func=cmd_demo)
+
+    g = sub.add_parser("gui", help="open the desktop application", description=cmd_gui.__doc__)
+    g.add_argument("project", nargs="?", help="project file or folder to open")
+    g.set_defaults(func=cmd_gui)
+
+    sc = sub.add_parser(
+        "screenshots",
+        help="render the GUI's views to PNG files",
+        description=cmd_screenshots.__doc__,
+    )
+    sc.add_argument("--out", required=True, help="output folder")
+    sc.set_defaults(func=cmd_screenshots)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code (see the module docstring)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        if has_display() and argv is None:
+            return _guarded(cmd_gui, argparse.Namespace(project=None))
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    return _guarded(args.func, args)
+
+
+def _guarded(func, args: argparse.Namespace) -> int:
+    from core.errors import Cancelled
+
+    try:
+        return func(args)
+    except Cancelled as exc:
+        print(f"cancelled: {exc}", file=sys.stderr)
+        return EXIT_CANCELLED
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_CANCELLED
+    except CoreError as exc:
+        print(f"error: {report.one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:  # disk full, permission denied, ... while writing outputs
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

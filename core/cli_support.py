@@ -1,0 +1,241 @@
+"""Helpers of the command line (:mod:`core.cli`): Ctrl-C, progress bars, tables, summaries.
+
+Progress bars (tqdm) and warnings go to stderr; results (tables, metrics, the
+``--json`` line) go to stdout, so ``stdout`` can be piped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.types import FailedImage, InspectionResult, Progress, TrainProgress
+
+__all__ = ["Progress"]
+
+#: Default training budgets when neither --steps nor --minutes is given.
+DEFAULT_BUDGET = {
+    "paper": {"epochs": 700},
+    "compact": {"minutes": 30.0},
+}  # paper: [paper] 700 epochs
+
+
+def has_display() -> bool:
+    """True if a GUI can be shown: Windows/macOS, or DISPLAY / WAYLAND_DISPLAY / QT_QPA_PLATFORM set."""
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return any(os.environ.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+
+
+@contextlib.contextmanager
+def stop_on_ctrl_c() -> Iterator[threading.Event]:
+    """Yield an Event set by the first Ctrl-C (SIGINT); a second Ctrl-C raises KeyboardInterrupt."""
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+
+    def handler(_sig, _frame) -> None:
+        if event.is_set():
+            raise KeyboardInterrupt
+        event.set()
+        print("\nstopping... (Ctrl-C again to abort)", file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message (never a traceback)."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def failures(failed: Sequence[FailedImage]) -> None:
+    """List files that were skipped, one warning line each."""
+    for f in failed:
+        warn(f"skipped {f.path}: {f.reason}")
+
+
+@contextlib.contextmanager
+def bar(total: int | None, desc: str, unit: str) -> Iterator[Callable[[Progress], None]]:
+    """A tqdm bar on stderr; yields an ``on_progress(Progress)`` callback."""
+    from tqdm import tqdm
+
+    with tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        leave=False,
+        disable=None,  # no bar when stderr is not a terminal
+    ) as t:
+
+        def on_progress(p: Progress) -> None:
+            if p.total and t.total != p.total:
+                t.total = p.total
+            t.update(p.done - t.n)
+
+        yield on_progress
+
+
+def train_budget(steps: int | None, minutes: float | None, preset: str) -> dict[str, Any]:
+    """TrainConfig budget keyword(s) from the command line (or the preset's default)."""
+    if steps is not None:
+        return {"steps": steps}
+    if minutes is not None:
+        return {"minutes": minutes}
+    return dict(DEFAULT_BUDGET[preset])
+
+
+def describe_budget(budget: dict[str, Any]) -> str:
+    (key, value), *_ = budget.items()
+    return f"{value:g} {key}"
+
+
+@contextlib.contextmanager
+def train_bar(budget: dict[str, Any]) -> Iterator[Callable[[TrainProgress], None]]:
+    """A tqdm bar for training (steps, or seconds for a time budget); yields ``on_progress``."""
+    from tqdm import tqdm
+
+    by_time = "minutes" in budget
+    total = budget["minutes"] * 60 if by_time else budget.get("steps")
+    unit = "s" if by_time else "step"
+    tty = sys.stderr.isatty()
+    with tqdm(
+        total=total,
+        desc="training",
+        unit=unit,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        mininterval=0.1 if tty else 15.0,  # a log file gets a line every 15 s
+    ) as t:
+
+        def on_progress(p: TrainProgress) -> None:
+            if not by_time and p.total_steps and t.total != p.total_steps:
+                t.total = p.total_steps
+            now = int(p.elapsed_s) if by_time else p.step
+            loss = p.losses.get("total")
+            t.set_postfix_str(
+                f"step {p.step}"
+                + (f" loss {loss:.4f}" if loss is not None else "")
+                + f" {p.samples_per_s:.1f} img/s",
+                refresh=False,
+            )
+            t.update(now - t.n)
+
+        yield on_progress
+
+
+def train_result(result) -> int:
+    """Print a :class:`core.types.TrainResult`; return the exit code."""
+    losses = " ".join(f"{k}={v:.4f}" for k, v in sorted(result.final_losses.items()))
+    if result.status == "finished":
+        print(f"finished: {result.steps} steps in {result.elapsed_s:.0f} s ({losses})")
+        print(f"model written to {result.checkpoint_path}")
+        return 0
+    if result.status == "cancelled":
+        print(f"cancelled at step {result.steps} after {result.elapsed_s:.0f} s")
+        print(f"checkpoint written to {result.checkpoint_path} (continue with --resume)")
+        return 130
+    print(f"error: training failed: {result.message or 'unknown reason'}", file=sys.stderr)
+    return 1
+
+
+def data_summary(loaded: Sequence[tuple[str, np.ndarray]], source: str) -> dict[str, Any]:
+    """``metadata.data_summary`` for checkpoints: image count, distinct sizes, channels, source."""
+    sizes = sorted({f"{img.shape[0]}x{img.shape[1]}" for _, img in loaded})
+    return {
+        "n_images": len(loaded),
+        "sizes": sizes[:20],
+        "channels": 3,
+        "source": str(Path(source).resolve()),
+    }
+
+
+def write_png(path: Path, img: np.ndarray) -> None:
+    """Write (H, W) or (H, W, 3) RGB uint8 as PNG (works with non-ASCII paths)."""
+    import cv2
+
+    data = img[:, :, ::-1] if img.ndim == 3 else img
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(data))
+    if not ok:
+        raise OSError(f"could not encode {path}")
+    buf.tofile(path)
+
+
+def model_config_of(detector) -> dict[str, Any]:
+    """The detector's model configuration as a JSON-able dict (for the export's attributes)."""
+    cfg = getattr(detector, "model_config", None) or getattr(detector, "config", None)
+    if hasattr(cfg, "to_dict"):
+        return cfg.to_dict()
+    meta = dict(detector.metadata or {})
+    raw = meta.get("model_config", cfg)
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return {"model_config": raw}
+    return dict(raw) if isinstance(raw, dict) else {"method": detector.method}
+
+
+def with_threshold(thresholds, image_threshold: float | None):
+    """The detector's :class:`Thresholds`, with ``image`` replaced when given."""
+    import dataclasses
+
+    if image_threshold is None:
+        return thresholds
+    return dataclasses.replace(thresholds, image=float(image_threshold), source="command line")
+
+
+def inspection_table(result: InspectionResult, threshold: float) -> None:
+    """Print ``score  verdict  path`` per image (NG iff score >= threshold) and a summary."""
+    width = max((len(p) for p in result.paths), default=4)
+    print(f"{'score':>10}  verdict  {'path':<{width}}")
+    n_ng = 0
+    for path, pred in zip(result.paths, result.predictions, strict=True):
+        ng = pred.score >= threshold
+        n_ng += ng
+        print(f"{pred.score:>10.4f}  {'NG' if ng else 'OK':<7}  {path}")
+    n = len(result.predictions)
+    print(
+        f"{n} inspected: {n - n_ng} OK, {n_ng} NG (threshold {threshold:.4g}); {len(result.failures)} skipped"
+    )
+
+
+_KEYS = ("image_auroc", "pixel_auroc", "image_ap", "pixel_ap", "aupro", "f1_max", "threshold_f1")
+
+
+def evaluation(ev, seconds_per_image: float, *, as_json: bool) -> None:
+    """Print a :class:`core.metrics.Evaluation`; with ``as_json`` the last line is one JSON object."""
+    d = ev.to_dict()
+    labels = {"aupro": "AUPRO (FPR<=0.3)", "threshold_f1": "threshold at F1-max"}
+    print(
+        f"images: {d['n_images']} ({d['n_defective']} defective), pixel metrics on {d['n_pixel_images']}"
+    )
+    for k in _KEYS:
+        v = d.get(k)
+        print(f"  {labels.get(k, k):22s} {'n/a' if v is None else f'{v:.4f}'}")
+    print(f"  {'seconds per image':22s} {seconds_per_image:.4f}")
+    if as_json:
+        out = {k: d.get(k) for k in _KEYS}
+        out["seconds_per_image"] = None if math.isnan(seconds_per_image) else seconds_per_image
+        print(json.dumps(out))
