@@ -32,7 +32,7 @@ from core.types import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from core.metrics import Evaluation
 
 #: ``on_item(path, image, prediction)`` — called once per inspected image, in input order.
 #: ``image`` is the (H, W, 3) uint8 RGB array the prediction was made on.
@@ -154,15 +154,18 @@ class MvtecEvaluation:
         labels: per inspected image 0 (good) or 1 (defective).
         defect_types: per inspected image its ``test/<type>`` folder name.
         masks: per inspected image its (H, W) uint8 {0, 1} ground truth (zeros for good
-            images), or None where a defect image has no mask.
+            images), or None where a defect image has no (readable) mask; such images
+            are left out of the pixel metrics.
+        mask_failures: ground-truth masks that could not be read.
     """
 
-    evaluation: object
+    evaluation: Evaluation
     seconds_per_image: float
     result: InspectionResult
     labels: tuple[int, ...]
     defect_types: tuple[str, ...]
     masks: tuple[np.ndarray | None, ...]
+    mask_failures: tuple[FailedImage, ...] = ()
 
 
 def evaluate_mvtec(

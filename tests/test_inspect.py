@@ -111,3 +111,77 @@ def test_cancel(tmp_path):
 def test_bad_batch_size(tmp_path):
     with pytest.raises(ValueError, match="batch_size"):
         inspect_paths(MeanDetector(), [tmp_path], batch_size=0)
+
+
+def _mvtec(root: Path) -> None:
+    """Good images are dark; defects are a bright square (masked in ground_truth)."""
+    for i in range(3):
+        _png(root / "train" / "good" / f"{i:03d}.png", 20)
+    for i in range(3):
+        _png(root / "test" / "good" / f"{i:03d}.png", 20 + i)
+    (root / "ground_truth" / "spot").mkdir(parents=True)
+    for i in range(3):
+        img = np.full((20, 30), 20, np.uint8)
+        img[5:10, 5 + i : 12 + i] = 250
+        _png(root / "test" / "spot" / f"{i:03d}.png", 0)
+        cv2.imwrite(str(root / "test" / "spot" / f"{i:03d}.png"), img)
+        cv2.imwrite(
+            str(root / "ground_truth" / "spot" / f"{i:03d}_mask.png"),
+            (img > 128).astype(np.uint8) * 255,
+        )
+    (root / "test" / "spot" / "broken.png").write_bytes(b"nope")
+
+
+def test_evaluate_mvtec_perfect_detector(tmp_path):
+    from core.images import read_mvtec
+    from core.inspect import evaluate_mvtec
+
+    _mvtec(tmp_path)
+    res = evaluate_mvtec(MeanDetector(), read_mvtec(tmp_path), batch_size=4)
+    ev = res.evaluation
+    assert ev.n_images == 6 and ev.n_defective == 3 and ev.n_pixel_images == 6
+    assert ev.image_auroc == 1.0 and ev.pixel_auroc == 1.0 and ev.f1_max == 1.0
+    assert ev.aupro > 0.99
+    assert res.labels == (0, 0, 0, 1, 1, 1)
+    assert res.defect_types == ("good",) * 3 + ("spot",) * 3
+    assert res.masks[3].dtype == np.uint8 and res.masks[3].sum() == 35
+    assert [Path(f.path).name for f in res.result.failures] == ["broken.png"]
+    assert res.seconds_per_image > 0
+
+
+def test_evaluate_mvtec_without_test_images(tmp_path):
+    from core.errors import DatasetError
+    from core.images import read_mvtec
+    from core.inspect import evaluate_mvtec
+
+    _png(tmp_path / "train" / "good" / "0.png", 1)
+    with pytest.raises(DatasetError, match="no test images"):
+        evaluate_mvtec(MeanDetector(), read_mvtec(tmp_path))
+
+
+def test_lazy_export_records_round_trip(tmp_path):
+    from core.export import export_batch, read_batch
+    from core.inspect import LazyExportRecords
+
+    paths = [_png(tmp_path / f"{i}.png", 60 * i, (10 + i, 12)) for i in range(3)]
+    res = inspect_paths(MeanDetector(), paths)
+    records = LazyExportRecords(
+        res, labels=[0, None, 1], masks=[None, None, np.ones((12, 12), np.uint8)]
+    )
+    assert len(records) == 3 and records[1].label is None and records[0].image.shape == (10, 12, 3)
+    out = tmp_path / "batch.h5"
+    export_batch(
+        out,
+        records,
+        thresholds=Thresholds(image=0.2, pixel=0.2),
+        method="fake",
+        model_config={},
+        checkpoint_sha256="0" * 64,
+    )
+    back = read_batch(out)
+    assert [r.path for r in back.records] == [str(p) for p in paths]
+    assert back.verdicts == ("OK", "NG", "NG")
+    np.testing.assert_allclose(back.records[2].anomaly_map, res.predictions[2].anomaly_map)
+    assert back.records[2].gt_mask is not None and back.records[2].label == 1
+    with pytest.raises(ValueError):
+        LazyExportRecords(res, labels=[0])
