@@ -62,6 +62,7 @@ _EXPORTS: dict[str, str] = {
             "is_mvtec",
             "MvtecItem",
             "MvtecCategory",
+            "split_held_out",
         ],
         "images",
     ),

@@ -58,6 +58,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     saves a checkpoint that --resume continues.
     """
     from core.config import SimulatorConfig, TrainConfig, model_preset
+    from core.images import split_held_out
     from core.train import resolve_device, train
 
     with stop_on_ctrl_c() as stop:
@@ -87,13 +88,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         sim_config = SimulatorConfig(image_size=model_config.image_size, **source)
         budget = report.train_budget(args.steps, args.minutes, preset)
         train_config = TrainConfig(seed=args.seed, device=device, **budget)
+        fit, held_out = split_held_out(images)
+        h, w = model_config.image_size
         print(
-            f"training DRAEM ({preset} preset, {model_config.image_size[0]}x{model_config.image_size[1]}) "
-            f"on {len(images)} good images, device {device}, budget {report.describe_budget(budget)}"
+            f"training DRAEM ({preset} preset, {h}x{w}) on {len(fit)} good images "
+            f"({len(held_out)} held out for the threshold), device {device}, "
+            f"budget {report.describe_budget(budget)}",
+            flush=True,
         )
         with report.train_bar(budget) as on_progress:
             result = train(
-                images,
+                fit,
+                held_out=held_out,
                 model_config=model_config,
                 sim_config=sim_config,
                 train_config=train_config,

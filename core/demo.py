@@ -88,7 +88,7 @@ def run_demo(
     from core.config import SimulatorConfig, TrainConfig, model_preset
     from core.detectors import load_detector
     from core.export import export_batch
-    from core.images import load_images, read_mvtec
+    from core.images import load_images, read_mvtec, split_held_out
     from core.inspect import LazyExportRecords, evaluate_mvtec
     from core.train import resolve_device, train
 
@@ -101,9 +101,10 @@ def run_demo(
             f"no demo training image could be read ({failed[0].reason if failed else ''})"
         )
     model_config = model_preset("compact")
-    images = [img for _, img in loaded]
+    images, held_out = split_held_out([img for _, img in loaded])
     result = train(
         images,
+        held_out=held_out,
         model_config=model_config,
         sim_config=SimulatorConfig(image_size=model_config.image_size),
         train_config=TrainConfig(steps=steps, seed=seed, device=resolve_device(device)),

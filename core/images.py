@@ -31,6 +31,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -49,6 +50,7 @@ from core.types import (
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
 
 _GOOD = "good"
+T = TypeVar("T")
 _log_lock = threading.Lock()
 
 
@@ -282,6 +284,24 @@ def load_images(
     return loaded, failed
 
 
+def split_held_out(
+    items: Sequence[T], fraction: float = 0.1, max_held: int = 20, min_total: int = 10
+) -> tuple[list[T], list[T]]:
+    """Split good images into ``(train, held_out)``: every k-th item is held out.
+
+    ``held_out`` (``fraction`` of the items, at most ``max_held``) is meant for
+    calibrating thresholds on good images the model never saw; with fewer than
+    ``min_total`` items nothing is held out.  Deterministic (evenly spaced picks).
+    """
+    n = len(items)
+    k = min(max_held, int(n * fraction)) if n >= min_total else 0
+    if k <= 0:
+        return list(items), []
+    picked = set(np.linspace(0, n - 1, k).round().astype(int).tolist())
+    train = [x for i, x in enumerate(items) if i not in picked]
+    return train, [items[i] for i in sorted(picked)]
+
+
 # --------------------------------------------------------------------- MVTec AD
 @dataclass(frozen=True)
 class MvtecItem:
@@ -401,4 +421,5 @@ __all__ = [
     "load_images",
     "load_mask",
     "read_mvtec",
+    "split_held_out",
 ]
