@@ -93,18 +93,19 @@ def _decode(path: Path, data: np.ndarray) -> np.ndarray:
     return img
 
 
+_MAGIC = {
+    b"\x89PNG": "PNG",
+    b"\xff\xd8": "JPEG",
+    b"BM": "BMP",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+}
+
+
 def _sniff(data: np.ndarray) -> str | None:
     """Name the image format from the file's magic bytes, or None."""
     head = data[:8].tobytes()
-    if head.startswith(b"\x89PNG"):
-        return "PNG"
-    if head.startswith(b"\xff\xd8"):
-        return "JPEG"
-    if head.startswith(b"BM"):
-        return "BMP"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "TIFF"
-    return None
+    return next((kind for magic, kind in _MAGIC.items() if head.startswith(magic)), None)
 
 
 def _to_uint8(img: np.ndarray, path: Path) -> np.ndarray:

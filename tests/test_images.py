@@ -287,3 +287,14 @@ def test_good_image_paths(tmp_path, rgb):
     _write(only_test / "test" / "good" / "0.png", rgb)
     with pytest.raises(DatasetError, match="train/good"):
         good_image_paths(only_test)
+
+
+def test_split_held_out():
+    from core.images import split_held_out
+
+    train, held = split_held_out(list(range(80)))
+    assert len(held) == 8 and len(train) == 72
+    assert sorted(train + held) == list(range(80)) and held[0] == 0 and held[-1] == 79
+    assert split_held_out(list(range(9))) == (list(range(9)), [])  # too few: keep all
+    train, held = split_held_out(list(range(1000)))
+    assert len(held) == 20 and len(set(held)) == 20
