@@ -10,6 +10,10 @@ and runs it in its own ``QThread``.  The GUI talks to it only through Qt signals
 ``threading.Event`` (thread-safe; the core function polls ``should_stop``).
 Only numpy arrays and frozen dataclasses should cross the thread boundary.
 
+The worker never emits Qt signals itself (see :class:`_Thread` for why): it
+puts messages on a queue that the task drains on the GUI thread every
+``poll_ms`` (25 ms), and re-emits them as the signals below.
+
 Usage (from the GUI thread)::
 
     task = Task(core.inspect.inspect_paths, detector, paths, parent=self, name="inspect")
@@ -21,7 +25,8 @@ Usage (from the GUI thread)::
     task.start()
     ...
     task.cancel()            # sets the stop flag; returns at once
-    task.wait(5000)          # optional: block until the thread ends (e.g. on close)
+    task.wait(5000)          # optional: block until the thread ends (e.g. on close),
+                             # then deliver its last signals
 
 Signals, in order: any number of ``progress(object)``, then exactly one of
 ``succeeded(object)`` / ``failed(str)`` / ``cancelled()``, then ``finished()``.
@@ -43,12 +48,13 @@ thread has finished, so dropping the Python reference is safe.  Use
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from core.errors import Cancelled, CoreError
 
@@ -71,11 +77,15 @@ def readable_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-class _Worker(QObject):
-    """Lives in the worker thread; runs the function once when the thread starts."""
+class _Thread(QThread):
+    """The worker thread: runs the function once and posts messages to a queue.
 
-    progress = Signal(object)
-    outcome = Signal(str, object)  # ("ok", result) | ("failed", message) | ("cancelled", None)
+    The worker never calls into Qt: messages go through a plain ``queue.Queue``
+    that the :class:`Task` drains on the GUI thread with a ``QTimer``.  This
+    keeps the worker thread independent of the binding's cross-thread
+    machinery (PySide6 6.12.0 on Python 3.11 mis-counts references on every
+    ``Signal.emit``; see ``app.main.check_qt_binding``).
+    """
 
     def __init__(
         self,
@@ -88,6 +98,7 @@ class _Worker(QObject):
         pass_callbacks: bool,
     ) -> None:
         super().__init__()
+        self.messages: queue.SimpleQueue[tuple[str, object]] = queue.SimpleQueue()
         self._fn = fn
         self._args = args
         self._kwargs = kwargs
@@ -95,32 +106,25 @@ class _Worker(QObject):
         self._min_dt = 0.0 if progress_hz <= 0 else 1.0 / progress_hz
         self._keep = keep
         self._pass_callbacks = pass_callbacks
-        self._last_emit = 0.0
+        self._last_emit = float("-inf")
         self._pending: object | None = None
-        self._lock = threading.Lock()
 
     def _on_progress(self, report: object) -> None:
         """Called by the core function (worker thread); throttles to ``progress_hz``."""
         now = time.monotonic()
-        with self._lock:
-            if self._keep(report) or now - self._last_emit >= self._min_dt:
-                self._pending = None
-                self._last_emit = now
-                emit = True
-            else:
-                self._pending = report
-                emit = False
-        if emit:
-            self.progress.emit(report)
+        if self._keep(report) or now - self._last_emit >= self._min_dt:
+            self._pending = None
+            self._last_emit = now
+            self.messages.put(("progress", report))
+        else:
+            self._pending = report
 
     def _flush(self) -> None:
-        with self._lock:
-            pending, self._pending = self._pending, None
+        pending, self._pending = self._pending, None
         if pending is not None:
-            self.progress.emit(pending)
+            self.messages.put(("progress", pending))
 
-    @Slot()
-    def run(self) -> None:
+    def run(self) -> None:  # runs in the worker thread
         kwargs = dict(self._kwargs)
         if self._pass_callbacks:
             kwargs.setdefault("on_progress", self._on_progress)
@@ -129,23 +133,18 @@ class _Worker(QObject):
             result = self._fn(*self._args, **kwargs)
         except Cancelled:
             self._flush()
-            self.outcome.emit("cancelled", None)
+            self.messages.put(("cancelled", None))
         except BaseException as exc:  # noqa: BLE001 - everything must reach the user
             log.exception("background task failed")
             self._flush()
-            self.outcome.emit("failed", readable_error(exc))
+            self.messages.put(("failed", readable_error(exc)))
         else:
             self._flush()
-            self.outcome.emit("ok", result)
+            self.messages.put(("ok", result))
         finally:
             self._fn = None  # drop references to large inputs early
             self._args = ()
             self._kwargs = {}
-            # End the thread's event loop from inside, so ``Task.wait`` works even
-            # when the GUI thread is blocked and cannot process the outcome yet.
-            thread = QThread.currentThread()
-            if thread is not None:
-                thread.quit()
 
 
 class Task(QObject):
@@ -160,6 +159,7 @@ class Task(QObject):
         progress_hz: maximum ``progress`` signal rate (default 10 Hz; 0 = no limit).
         keep: predicate on a report that bypasses throttling (default: has a preview).
         pass_callbacks: False for functions that take neither callback.
+        poll_ms: how often the GUI thread collects the worker's messages.
     """
 
     progress = Signal(object)
@@ -177,22 +177,22 @@ class Task(QObject):
         progress_hz: float = 10.0,
         keep: Callable[[object], bool] = _has_preview,
         pass_callbacks: bool = True,
+        poll_ms: int = 25,
         **kwargs: Any,
     ) -> None:
         super().__init__(parent)
         self.name = name or getattr(fn, "__name__", "task")
         self._stop = threading.Event()
-        self._thread: QThread | None = QThread()
+        self._thread: _Thread | None = _Thread(
+            fn, args, kwargs, self._stop, progress_hz, keep, pass_callbacks
+        )
         self._thread.setObjectName(f"task-{self.name}")
-        self._worker = _Worker(fn, args, kwargs, self._stop, progress_hz, keep, pass_callbacks)
-        self._worker.moveToThread(self._thread)
-        self._thread.started.connect(self._worker.run)
-        # Both connections are queued: the worker emits from its thread.
-        self._worker.progress.connect(self._relay_progress)
-        self._worker.outcome.connect(self._on_outcome)
-        self._thread.finished.connect(self._on_thread_finished)
+        self._timer = QTimer(self)
+        self._timer.setInterval(max(1, int(poll_ms)))
+        self._timer.timeout.connect(self.deliver)
         self._started = False
         self._done = False
+        self._delivering = False
         self.outcome: str | None = None  # "ok" | "failed" | "cancelled" once known
 
     # ----------------------------------------------------------------- control
@@ -204,6 +204,7 @@ class Task(QObject):
         _RUNNING.add(self)
         assert self._thread is not None
         self._thread.start()
+        self._timer.start()
         return self
 
     def cancel(self) -> None:
@@ -221,38 +222,55 @@ class Task(QObject):
     def wait(self, timeout_ms: int = 10_000) -> bool:
         """Block until the worker thread ends (at most ``timeout_ms``); True if it did.
 
-        Queued signals of the task are delivered afterwards by the event loop;
-        call ``QCoreApplication.processEvents()`` if they are needed at once.
+        When it ended, its remaining signals (progress, outcome, ``finished``) are
+        delivered before this returns, so callers see the final state at once.
         """
-        if self._thread is None or not self._started:
+        if not self._started or self._done:
             return True
-        return bool(self._thread.wait(int(timeout_ms)))
+        assert self._thread is not None
+        ended = bool(self._thread.wait(int(timeout_ms)))
+        if ended:
+            self.deliver()
+        return ended
 
-    # ----------------------------------------------------------------- relays
-    @Slot(object)
-    def _relay_progress(self, report: object) -> None:
-        if not self._done:
-            self.progress.emit(report)
-
-    @Slot(str, object)
-    def _on_outcome(self, kind: str, payload: object) -> None:
-        self.outcome = kind
-        if kind == "ok":
-            self.succeeded.emit(payload)
-        elif kind == "cancelled":
-            self.cancelled.emit()
-        else:
-            self.failed.emit(str(payload))
-
+    # ----------------------------------------------------------------- delivery (GUI thread)
     @Slot()
-    def _on_thread_finished(self) -> None:
-        if self._done:
+    def deliver(self) -> None:
+        """Emit the signals for every message the worker posted so far."""
+        if self._thread is None or self._delivering:
             return
+        self._delivering = True
+        try:
+            thread = self._thread
+            while True:
+                try:
+                    kind, payload = thread.messages.get_nowait()
+                except queue.Empty:
+                    break
+                if kind == "progress":
+                    if self.outcome is None:
+                        self.progress.emit(payload)
+                    continue
+                self.outcome = kind
+                if kind == "ok":
+                    self.succeeded.emit(payload)
+                elif kind == "cancelled":
+                    self.cancelled.emit()
+                else:
+                    self.failed.emit(str(payload))
+            if self.outcome is not None and not self._done:
+                thread.wait()  # run() has returned; the thread is finishing
+                self._finish()
+            elif self.outcome is None and thread.isFinished():
+                self.outcome = "failed"
+                self.failed.emit(f"task {self.name!r} ended unexpectedly")
+                self._finish()
+        finally:
+            self._delivering = False
+
+    def _finish(self) -> None:
         self._done = True
-        if self.outcome is None:  # thread ended without an outcome (should not happen)
-            self.outcome = "failed"
-            self.failed.emit(f"task {self.name!r} ended unexpectedly")
-        self._worker.deleteLater()
+        self._timer.stop()
         self._thread = None
         _RUNNING.discard(self)
         self.finished.emit()

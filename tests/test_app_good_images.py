@@ -9,7 +9,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 
 from app.imagescan import scan_images, summarize  # noqa: E402
@@ -47,7 +47,7 @@ def _drop(widget, paths):
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     pos = QPointF(50, 50)
     enter = QDragEnterEvent(
-        pos,
+        QPoint(50, 50),  # PySide6 < 6.12 has no QPointF overload
         Qt.DropAction.CopyAction,
         mime,
         Qt.MouseButton.LeftButton,

@@ -72,10 +72,10 @@ def test_cancel_stops_quickly_and_emits_cancelled(qtbot):
 def test_wait_works_without_event_loop_and_cancel_all(qtbot):
     task = Task(_count, 10_000, delay=0.01).start()
     assert task in running_tasks()
+    done = []
+    task.finished.connect(lambda: done.append(True))
     assert cancel_all(wait_ms=5000)  # GUI thread blocked: the thread still ends
-    with qtbot.waitSignal(task.finished, timeout=5000):
-        pass
-    assert task.outcome == "cancelled"
+    assert done == [True] and task.outcome == "cancelled"  # delivered by wait()
 
 
 def test_keep_predicate_bypasses_throttle(qtbot):
@@ -100,3 +100,28 @@ def test_start_twice_is_refused(qtbot):
     assert blocker.args == [1]
     with pytest.raises(RuntimeError):
         task.start()
+
+
+def test_many_reports_from_many_tasks_do_not_corrupt_the_interpreter(qtbot):
+    """PySide6 6.12 crashes (none_dealloc/bool_dealloc) when Python emits signals from
+    worker threads; Task must stay safe under thousands of reports (regression test)."""
+    import sys
+
+    def chatty(n, *, on_progress, should_stop):
+        for i in range(n):
+            on_progress((i, None, True, False))
+        return None
+
+    before = sys.getrefcount(None), sys.getrefcount(True)
+    tasks = [Task(chatty, 20_000, keep=lambda r: True) for _ in range(4)]
+    got = []
+    for t in tasks:
+        t.progress.connect(got.append)
+        t.start()
+    qtbot.waitUntil(lambda: all(not t.is_running() for t in tasks), timeout=20_000)
+    assert len(got) == 80_000 and all(t.outcome == "ok" for t in tasks)
+    got.clear()
+    after = sys.getrefcount(None), sys.getrefcount(True)
+    # a binding that drops a reference per signal (PySide6 6.12.0 on Python 3.11)
+    # loses ~80 000 here, or aborts; unrelated objects freed meanwhile move it by far less
+    assert after[0] >= before[0] - 5_000 and after[1] >= before[1] - 5_000
