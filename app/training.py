@@ -18,11 +18,11 @@ import os
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from core.config import ModelConfig, SimulatorConfig, TrainConfig, model_preset
 from core.errors import CoreError, DatasetError
-from core.images import load_images
+from core.images import load_images, split_held_out
 from core.types import (
     FailedImage,
     Progress,
@@ -217,13 +217,12 @@ def run_training(
         )
     from core.train import train
 
-    sim = job.sim_config
-    if sim.image_size != job.model_config.image_size:
-        sim = replace(sim, image_size=job.model_config.image_size)
+    fit, held_out = split_held_out(images)  # held-out good images calibrate the thresholds
     result = train(
-        images,
+        fit,
+        held_out=held_out,
         model_config=job.model_config,
-        sim_config=sim,
+        sim_config=job.sim_config,  # train() uses the model's image size
         train_config=job.train_config,
         out_path=job.out_path,
         on_progress=on_progress,
