@@ -31,7 +31,7 @@ def page(qtbot, tmp_path):
     project.set_simulator(SimulatorConfig(image_size=(64, 64), anomaly_probability=1.0))
     w = SimulatorPage(ProjectAdapter(project), Settings(tmp_path / "s.ini"))
     qtbot.addWidget(w)
-    w.count.setValue(4)
+    w.controls.count.setValue(4)
     w.resize(1200, 800)
     w.show()
     yield w
@@ -52,7 +52,7 @@ def test_threshold_control_changes_config_and_preview(qtbot, page):
     area = np.mean([it.sample.mask.mean() for it in first.items])
     assert all(it.sample.has_anomaly for it in first.items)
     assert sum(c.isVisibleTo(page) for c in page.cards) == 4
-    page.controls["threshold"].setValue(0.8)  # widget → model (debounced)
+    page.controls.fields["threshold"].setValue(0.8)  # widget → model (debounced)
     qtbot.waitUntil(lambda: page.adapter.project.simulator.threshold == 0.8, timeout=3000)
     later = _wait_preview(qtbot, page, lambda r: r.config.threshold == 0.8)
     area_high = np.mean([it.sample.mask.mean() for it in later.items])
@@ -63,7 +63,7 @@ def test_threshold_control_changes_config_and_preview(qtbot, page):
 def test_model_change_updates_controls_and_next_samples(qtbot, page):
     _wait_preview(qtbot, page)
     page.adapter.project.set_simulator(page.adapter.project.simulator, seed=42)  # model → widget
-    assert page.seed.value() == 42
+    assert page.controls.seed.value() == 42
     page.next_samples()
     res = _wait_preview(qtbot, page, lambda r: r.start == 4)
     assert [it.sample.index for it in res.items] == [4, 5, 6, 7] and res.seed == 42
@@ -71,8 +71,8 @@ def test_model_change_updates_controls_and_next_samples(qtbot, page):
 
 def test_invalid_range_is_reported_not_applied(qtbot, page):
     _wait_preview(qtbot, page)
-    page.controls["beta_min"].setValue(0.9)  # > beta_max 0.8
-    qtbot.waitUntil(lambda: "beta" in page.message.text(), timeout=3000)
+    page.controls.fields["beta_min"].setValue(0.9)  # > beta_max 0.8
+    qtbot.waitUntil(lambda: "beta" in page.controls.message.text(), timeout=3000)
     assert page.adapter.project.simulator.beta_min == 0.0
 
 

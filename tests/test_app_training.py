@@ -70,11 +70,15 @@ def page(qtbot, tmp_path):
 def test_successful_run_updates_monitor_and_project(qtbot, page):
     trained = []
     page.model_trained.connect(trained.append)
-    assert "compact on CPU" in page.expected.text()
-    assert not page.device.model().item(2).isEnabled()  # CUDA absent
+    assert "compact on CPU" in page.controls.expected.text()
+    assert not page.controls.device.model().item(2).isEnabled()  # CUDA absent
     with qtbot.waitSignal(page.running_changed, timeout=10_000, check_params_cb=lambda r: not r):
         assert page.start()
-        assert page.is_running() and not page.start_btn.isEnabled() and page.cancel_btn.isEnabled()
+        assert (
+            page.is_running()
+            and not page.controls.start_btn.isEnabled()
+            and page.controls.cancel_btn.isEnabled()
+        )
     project = page.adapter.project
     assert [m.name for m in project.models] == ["draem-1"]
     assert project.active().status == "finished" and project.active().steps == 40
@@ -98,7 +102,7 @@ def test_cancel_keeps_checkpoint_and_resume(qtbot, page):
         page.cancel()
     assert time.monotonic() - t0 < 3.0
     assert project.active().status == "cancelled"
-    assert page.resume_btn.isEnabled()
+    assert page.controls.resume_btn.isEnabled()
     jobs = []
     page.runner = lambda job, **kw: (jobs.append(job), fake_runner(job, **kw))[1]
     with qtbot.waitSignal(page.running_changed, timeout=10_000, check_params_cb=lambda r: not r):
@@ -119,17 +123,17 @@ def test_failure_is_shown_not_raised(qtbot, page):
     with qtbot.waitSignal(page.running_changed, timeout=5000, check_params_cb=lambda r: not r):
         page.start()
     assert messages[-1] == "Training failed: no readable good image to train on"
-    assert page.start_btn.isEnabled() and page.adapter.project.models == []
+    assert page.controls.start_btn.isEnabled() and page.adapter.project.models == []
 
 
 def test_controls_write_settings_to_project(qtbot, page):
-    page.budget_kind.setCurrentIndex(page.budget_kind.findData("minutes"))
+    page.controls.budget_kind.setCurrentIndex(page.controls.budget_kind.findData("minutes"))
     s = page.adapter.project.training
     assert s.budget_kind == "minutes" and s.budget_value == 10
-    assert page.budget.decimals() == 1
-    page.method.setCurrentIndex(page.method.findData("patchcore"))
+    assert page.controls.budget.decimals() == 1
+    page.controls.method.setCurrentIndex(page.controls.method.findData("patchcore"))
     assert page.adapter.project.training.method == "patchcore"
-    assert not page.budget.isEnabled() and "PatchCore" in page.expected.text()
+    assert not page.controls.budget.isEnabled() and "PatchCore" in page.controls.expected.text()
 
 
 def test_estimates():

@@ -10,38 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, Signal
-from PySide6.QtWidgets import (
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QProgressBar,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from app import training as tr
 from app.project import ModelEntry, TrainingSettings
 from app.project_qt import ProjectAdapter
 from app.settings import Settings
-from app.widgets.common import SPACING, MessageList, button
+from app.widgets.common import SPACING, MessageList
+from app.widgets.training_controls import TrainingControls
 from app.widgets.training_monitor import LossPlot, PreviewStrip, describe_progress
 from app.workers import Task
 from core.errors import ConfigError
 from core.types import TrainProgress
-
-BUDGET_LIMITS = {"steps": (1, 1_000_000, 0), "epochs": (1, 100_000, 0), "minutes": (0.1, 10_000, 1)}
-
-
-def _combo(items: list[tuple[str, str]], tip: str) -> QComboBox:
-    c = QComboBox()
-    for key, text in items:
-        c.addItem(text, key)
-    c.setToolTip(tip)
-    return c
 
 
 class TrainingPage(QWidget):
@@ -60,50 +40,11 @@ class TrainingPage(QWidget):
         self.devices = devices if devices is not None else tr.available_devices()
         self._task: Task | None = None
         self._job: tr.TrainJob | None = None
-        self._loading = False
-        dev = tr.device_kind("auto", self.devices)
-        self.method = _combo(
-            [("draem", "DRÆM (trained)"), ("patchcore", "PatchCore (fitted)")], "Detection method"
-        )
-        self.preset = _combo(
-            [
-                ("auto", f"Automatic ({tr.default_preset(self.devices)} on {dev.upper()})"),
-                ("paper", "Paper (97 M parameters, for a GPU)"),
-                ("compact", "Compact (minutes on a CPU)"),
-            ],
-            "Network size: the paper's, or the compact one that trains in minutes on a CPU",
-        )
-        cuda = "CUDA GPU" + ("" if self.devices.get("cuda") else " (not present)")
-        self.device = _combo(
-            [("auto", f"Automatic ({dev.upper()})"), ("cpu", "CPU"), ("cuda", cuda)],
-            "Where to train",
-        )
-        self.device.model().item(2).setEnabled(bool(self.devices.get("cuda")))
-        self.budget_kind = _combo(
-            [("steps", "Steps"), ("epochs", "Epochs"), ("minutes", "Minutes")], "Budget unit"
-        )
-        self.budget = QDoubleSpinBox()
-        self.budget.setToolTip("How long to train, in the chosen unit")
-        self.batch = QSpinBox()
-        self.batch.setRange(1, 256)
-        self.batch.setToolTip("Images per training step")
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
-        self.seed.setToolTip("Random seed: the same seed and data give the same model")
-        self.expected = QLabel()
-        self.expected.setObjectName("summary")
-        self.expected.setToolTip(
-            "Estimated from earlier runs on this project, or from typical speeds"
-        )
-        self.start_btn = button(
-            "Start training", "Train a new model on the good images", self.start, "Ctrl+Return"
-        )
-        self.cancel_btn = button(
-            "Cancel", "Stop training; the last checkpoint is kept", self.cancel, "Esc"
-        )
-        self.resume_btn = button(
-            "Resume", "Continue the active, cancelled model from its checkpoint", self.resume
-        )
+        self.controls = c = TrainingControls(self.devices)
+        c.start_btn.clicked.connect(lambda: self.start())
+        c.cancel_btn.clicked.connect(self.cancel)
+        c.resume_btn.clicked.connect(self.resume)
+        c.edited.connect(self._controls_changed)
         self.progress = QProgressBar()
         self.progress.setToolTip("Training progress")
         self.state = QLabel("Ready.")
@@ -113,26 +54,6 @@ class TrainingPage(QWidget):
         self.plot = LossPlot()
         self.preview = PreviewStrip()
 
-        form = QFormLayout()
-        form.setSpacing(SPACING)
-        brow = QHBoxLayout()
-        brow.addWidget(self.budget, 1)
-        brow.addWidget(self.budget_kind)
-        for label, w in (("Method", self.method), ("Preset", self.preset), ("Device", self.device)):
-            form.addRow(label, w)
-        form.addRow("Budget", brow)
-        form.addRow("Batch size", self.batch)
-        form.addRow("Seed", self.seed)
-        form.addRow("Expected", self.expected)
-        box = QGroupBox("Training")
-        bl = QVBoxLayout(box)
-        bl.addLayout(form)
-        buttons = QHBoxLayout()
-        for b in (self.start_btn, self.cancel_btn, self.resume_btn):
-            buttons.addWidget(b)
-        bl.addLayout(buttons)
-        bl.addStretch(1)
-        box.setFixedWidth(380)
         right = QVBoxLayout()
         right.addWidget(self.progress)
         right.addWidget(self.state)
@@ -141,13 +62,8 @@ class TrainingPage(QWidget):
         right.addWidget(self.problems)
         lay = QHBoxLayout(self)
         lay.setSpacing(SPACING)
-        lay.addWidget(box)
+        lay.addWidget(c)
         lay.addLayout(right, 1)
-
-        for w in (self.method, self.preset, self.device, self.budget_kind):
-            w.currentIndexChanged.connect(self._controls_changed)
-        for w in (self.budget, self.batch, self.seed):
-            w.valueChanged.connect(self._controls_changed)
         adapter.project_replaced.connect(lambda _p: self._load())
         adapter.changed.connect(
             lambda e: self._load() if e in ("training", "models", "good_images") else None
@@ -158,64 +74,23 @@ class TrainingPage(QWidget):
     def _load(self) -> None:
         """Project → controls."""
         p = self.adapter.project
-        s = p.training if p is not None else TrainingSettings()
-        self._loading = True
-        for combo, key in (
-            (self.method, s.method),
-            (self.preset, s.preset),
-            (self.device, s.device),
-        ):
-            combo.setCurrentIndex(max(0, combo.findData(key)))
-        self.budget_kind.setCurrentIndex(self.budget_kind.findData(s.budget_kind))
-        lo, hi, dec = BUDGET_LIMITS[s.budget_kind]
-        self.budget.setDecimals(dec)
-        self.budget.setRange(lo, hi)
-        self.budget.setValue(s.budget_value)
-        self.batch.setValue(s.batch_size)
-        self.seed.setValue(s.seed)
-        self._loading = False
+        self.controls.load(p.training if p is not None else TrainingSettings())
         self._refresh()
 
-    def _controls_changed(self, *_a) -> None:
+    def _controls_changed(self) -> None:
         """Controls → project."""
-        if self._loading or self.adapter.project is None:
+        p = self.adapter.project
+        if p is None:
             return
-        kind = self.budget_kind.currentData()
-        value = self.budget.value()
-        if kind != self.adapter.project.training.budget_kind:  # unit changed: sensible default
-            value = {"steps": 2000, "epochs": 100, "minutes": 10}[kind]
         try:
-            s = TrainingSettings(
-                self.method.currentData(),
-                self.preset.currentData(),
-                self.device.currentData(),
-                kind,
-                value,
-                self.batch.value(),
-                self.seed.value(),
-            )
+            p.set_training(self.controls.read(p.training))
         except ConfigError as exc:
             self.state.setText(f"⚠ {exc}")
-            return
-        self.adapter.project.set_training(s)
 
     def _refresh(self) -> None:
         p, running = self.adapter.project, self.is_running()
         n = len(p.good_images) if p is not None else 0
         s = p.training if p is not None else TrainingSettings()
-        is_draem = s.method == "draem"
-        for w in (
-            self.method,
-            self.preset,
-            self.device,
-            self.budget,
-            self.budget_kind,
-            self.batch,
-            self.seed,
-        ):
-            w.setEnabled(not running and (is_draem or w in (self.method, self.device, self.seed)))
-        self.start_btn.setEnabled(not running and n > 0)
-        self.cancel_btn.setEnabled(running)
         active = p.active() if p is not None else None
         can_resume = bool(
             active is not None
@@ -223,9 +98,11 @@ class TrainingPage(QWidget):
             and active.status == "cancelled"
             and p.abs(active.path).is_file()
         )
-        self.resume_btn.setEnabled(not running and can_resume)
+        self.controls.set_state(
+            running=running, can_start=n > 0, can_resume=can_resume, is_draem=s.method == "draem"
+        )
         if not running:
-            self.expected.setText(self._expected_text(s, n))
+            self.controls.expected.setText(self._expected_text(s, n))
 
     def _expected_text(self, s: TrainingSettings, n: int) -> str:
         if n == 0:
