@@ -65,6 +65,8 @@ class ProjectController(QObject):
         super().__init__(parent)
         self.adapter = adapter
         self.settings = settings
+        #: called (no arguments) before every save, e.g. to capture the inspection view
+        self.before_save: list = []
 
     @property
     def project(self) -> Project | None:
@@ -112,6 +114,8 @@ class ProjectController(QObject):
     def save(self) -> bool:
         if self.project is None:
             return False
+        for hook in self.before_save:
+            hook()
         try:
             self.project.save()
         except ProjectError as exc:
@@ -138,9 +142,11 @@ class ProjectController(QObject):
     def autosave(self) -> bool:
         """Save the current project if it has changes (before switching or quitting)."""
         p = self.project
-        if p is None or not p.dirty:
+        if p is None:
             return True
-        return self.save()
+        for hook in self.before_save:
+            hook()
+        return self.save() if p.dirty else True
 
 
 class DetectorLoader(QObject):

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.controller import DetectorLoader, ProjectController
+from app.inspection_link import InspectionLink
 from app.project_qt import ProjectAdapter
 from app.settings import APPLICATION, Settings
 from app.widgets.good_images import GoodImagesPage
@@ -62,6 +63,8 @@ class MainWindow(QMainWindow):
         self.simulator_page = SimulatorPage(a, s)
         self.training_page = TrainingPage(a, s, devices=devices, runner=runner)
         self.inspection = inspection if inspection is not None else make_inspection_panel()
+        self.link = InspectionLink(self.adapter, self.inspection, self)
+        self.controller.before_save.append(self.link.capture)
         self.pages = [
             self.project_page,
             self.good_page,
@@ -181,7 +184,7 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- wiring
     def _wire(self) -> None:
         show = self.statusBar().showMessage
-        for src in (self.controller, self.detector_loader, *self.pages):
+        for src in (self.controller, self.detector_loader, self.link, *self.pages):
             if hasattr(src, "status_message"):
                 src.status_message.connect(lambda m: show(m, 15_000))
         pp = self.project_page
@@ -193,12 +196,11 @@ class MainWindow(QMainWindow):
         pp.model_activated.connect(self._load_active_model)
         self.training_page.model_trained.connect(self._load_active_model)
         self.adapter.project_replaced.connect(
-            lambda _p: (self._update_title(), self._load_active_model())
+            lambda _p: (self._update_title(), self.link.restore(), self._load_active_model())
         )
         self.adapter.dirty_changed.connect(lambda _d: self._update_title())
         self.adapter.changed.connect(lambda e: self._update_title() if e == "name" else None)
-        if hasattr(self.inspection, "set_detector"):
-            self.detector_loader.loaded.connect(self.inspection.set_detector)
+        self.detector_loader.loaded.connect(self.link.on_detector_loaded)
 
     def _load_active_model(self, _entry=None) -> None:
         p = self.adapter.project
@@ -245,12 +247,13 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         """Stop background work cleanly, save the project and the window state."""
         self.statusBar().showMessage("Stopping background work…")
-        for page in self.pages:
-            if hasattr(page, "shutdown"):
-                page.shutdown()
+        for page in (self.training_page, self.good_page, self.simulator_page):
+            page.shutdown()  # a cancelled training run is recorded in the project here
         self.detector_loader.shutdown()
+        self.controller.autosave()  # captures the inspected batch before the panel lets go
+        if hasattr(self.inspection, "shutdown"):
+            self.inspection.shutdown()
         cancel_all(wait_ms=10_000)
-        self.controller.autosave()
         self.settings.set_geometry(self.saveGeometry(), self.saveState())
         self.settings.set_last_page(self.nav.currentRow())
         self.settings.sync()

@@ -114,13 +114,18 @@ class ModelEntry:
 
 @dataclass(frozen=True)
 class BatchEntry:
-    """An inspected batch: the files, the model used, labels and the HDF5 export if any."""
+    """An inspected batch: the files, the model used, labels and the HDF5 export if any.
+
+    ``state_path`` is a JSON snapshot of the inspection view (scores, labels,
+    painted masks, thresholds) written by the GUI next to the project file.
+    """
 
     name: str
     paths: tuple[str, ...] = ()
     model: str | None = None
     export_path: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    state_path: str | None = None
 
 
 class Project:
@@ -261,12 +266,20 @@ class Project:
             paths=tuple(self.rel(p) for p in batch.paths),
             export_path=self.rel(batch.export_path) if batch.export_path else None,
             labels={self.rel(k): v for k, v in batch.labels.items()},
+            state_path=self.rel(batch.state_path) if batch.state_path else None,
         )
         bad = sorted({v for v in batch.labels.values()} - set(LABELS))
         if bad:
             raise ProjectError(f"labels must be one of {LABELS}, got {bad}")
         self.batches = [b for b in self.batches if b.name != batch.name] + [batch]
         self._changed("batches")
+
+    def batch(self, name: str) -> BatchEntry | None:
+        return next((b for b in self.batches if b.name == name), None)
+
+    @property
+    def batches_dir(self) -> Path:
+        return self.root / "batches"
 
     def set_thresholds(self, model_name: str, thresholds: Thresholds) -> None:
         if self.thresholds.get(model_name) != thresholds:
@@ -357,6 +370,7 @@ class Project:
                 paths=tuple(move(s) for s in b.paths),  # type: ignore[misc]
                 export_path=move(b.export_path),
                 labels={move(k): v for k, v in b.labels.items()},  # type: ignore[misc]
+                state_path=move(b.state_path),
             )
             for b in self.batches
         ]
