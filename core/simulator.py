@@ -30,7 +30,7 @@ import numpy as np
 from core.config import SimulatorConfig
 from core.errors import DatasetError
 from core.perlin import rand_perlin_2d
-from core.textures import AnomalySource, _rotate, augment_texture, make_source
+from core.textures import AnomalySource, augment_texture, make_source, rotate_about_centre
 from core.types import SyntheticSample
 
 __all__ = ["AnomalySimulator", "as_rgb_uint8"]
@@ -101,7 +101,7 @@ class AnomalySimulator:
         ky, kx = rng.integers(c.perlin_scale_min, c.perlin_scale_max, size=2)
         noise = rand_perlin_2d(c.image_size, (2 ** int(ky), 2 ** int(kx)), rng)
         angle = rng.uniform(-c.rotation_deg, c.rotation_deg)
-        noise = _rotate(
+        noise = rotate_about_centre(
             noise, angle
         )  # [official] iaa.Affine(rotate=(-90, 90)): bilinear, zero fill
         return (noise > c.threshold).astype(np.uint8)
@@ -120,7 +120,7 @@ class AnomalySimulator:
         rng = np.random.default_rng([self.seed, index])
         good = self.prepare(image)
         if rng.random() < c.rotate_image_prob:  # [official] do_aug_orig = rand > 0.7
-            good = _rotate(good, rng.uniform(-90.0, 90.0))
+            good = rotate_about_centre(good, rng.uniform(-90.0, 90.0))
         clean = SyntheticSample(
             good, good.copy(), np.zeros(c.image_size, np.uint8), False, 0.0, index
         )

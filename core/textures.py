@@ -26,23 +26,17 @@ import cv2
 import numpy as np
 
 from core.config import SimulatorConfig
-from core.errors import ConfigError, DatasetError
+from core.errors import ConfigError, DatasetError, ImageLoadError
+from core.images import IMAGE_EXTENSIONS, list_images, load_image
 from core.perlin import fractal_perlin_2d
 
 __all__ = [
-    "AUGMENTATIONS",
-    "TEXTURE_EXTENSIONS",
-    "AnomalySource",
-    "BuiltinSource",
-    "ColourSource",
-    "FolderSource",
-    "augment_texture",
-    "make_source",
-]
+    "AUGMENTATIONS", "AnomalySource", "BuiltinSource", "ColourSource", "FolderSource",
+    "augment_texture", "make_source", "rotate_about_centre",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 Size = tuple[int, int]
-TEXTURE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 # ----------------------------------------------------------------- augmentations
@@ -64,7 +58,10 @@ def _gamma(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _brightness(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """MultiplyAndAddToBrightness(mul=(0.8, 1.2), add=(-30, 30)) [official], on Y of YCrCb."""
+    """MultiplyAndAddToBrightness(mul=(0.8, 1.2), add=(-30, 30)) [official].
+
+    imgaug picks a random colour space per image; here always Y of YCrCb (one of its choices).
+    """
     mul, add = rng.uniform(0.8, 1.2), rng.uniform(-30, 30)
     ycc = cv2.cvtColor(img, cv2.COLOR_RGB2YCrCb)
     lut = np.clip(np.rint(_RAMP * mul + add), 0, 255).astype(np.uint8)
@@ -129,11 +126,13 @@ def _autocontrast(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _equalize(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """pillike.Equalize() [official]: histogram equalisation of each channel."""
+    """pillike.Equalize() [official]: histogram equalisation of each channel (cv2's variant of PIL's)."""
     return cv2.merge([cv2.equalizeHist(c) for c in cv2.split(img)])
 
 
-def _rotate(img: np.ndarray, angle: float, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+def rotate_about_centre(
+    img: np.ndarray, angle: float, interpolation: int = cv2.INTER_LINEAR
+) -> np.ndarray:
     """Rotate about the image centre, filling with 0 (imgaug Affine defaults: order 1, cval 0)."""
     h, w = img.shape[:2]
     m = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), angle, 1.0)
@@ -144,7 +143,7 @@ def _rotate(img: np.ndarray, angle: float, interpolation: int = cv2.INTER_LINEAR
 
 def _affine_rotate(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Affine(rotate=(-45, 45)) [official]."""
-    return _rotate(img, rng.uniform(-45.0, 45.0))
+    return rotate_about_centre(img, rng.uniform(-45.0, 45.0))
 
 
 #: The [official] list of 10 augmenters, in its order.
@@ -324,20 +323,10 @@ class ColourSource(AnomalySource):
         return out
 
 
-def _read_rgb(path: Path) -> np.ndarray | None:
-    """Decode an image file as RGB uint8 (grey replicated, 16 bit scaled, alpha dropped); None if unreadable."""
-    try:
-        buf = np.fromfile(str(path), dtype=np.uint8)
-        img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
-    except (OSError, cv2.error):
-        return None
-    return None if img is None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
-
 class FolderSource(AnomalySource):
     """Textures from image files under ``folder`` (DTD layout ``*/*.jpg`` [official], or flat).
 
-    Files are found recursively (extensions in :data:`TEXTURE_EXTENSIONS`) and sorted,
+    Files are found with :func:`core.images.list_images` (recursive, sorted),
     so the choice is reproducible. Decoded textures, resized to the requested size,
     are kept in an LRU cache of at most ``cache_mb`` MiB (per process). Unreadable
     files are logged once and skipped: the next readable file in order is used.
@@ -350,14 +339,10 @@ class FolderSource(AnomalySource):
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise DatasetError(f"anomaly source folder not found: {self.folder}")
-        self.paths = sorted(
-            p
-            for p in self.folder.rglob("*")
-            if p.suffix.lower() in TEXTURE_EXTENSIONS and p.is_file()
-        )
+        self.paths = list_images(self.folder)
         if not self.paths:
             raise DatasetError(
-                f"no texture images ({', '.join(TEXTURE_EXTENSIONS)}) in {self.folder} "
+                f"no texture images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in {self.folder} "
                 "(expected DTD layout */*.jpg or a flat folder of images)"
             )
         self.cache_bytes = int(cache_mb * 2**20)
@@ -386,9 +371,10 @@ class FolderSource(AnomalySource):
             if hit is not None:
                 self._cache.move_to_end(key)
                 return hit
-            img = _read_rgb(self.paths[j])
-            if img is None:
-                log.warning("skipping unreadable texture %s", self.paths[j])
+            try:
+                img = load_image(self.paths[j])
+            except ImageLoadError as exc:
+                log.warning("skipping unreadable texture %s", exc)
                 self.bad.add(j)
                 continue
             img = cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_AREA)
