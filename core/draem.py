@@ -35,6 +35,7 @@ from core.checkpoint import SCHEMA_VERSION, load_checkpoint, save_checkpoint
 from core.config import ModelConfig, Thresholds
 from core.errors import Cancelled, CheckpointError, ConfigError, DatasetError
 from core.model import build_model
+from core.train_parts import resolve_device
 from core.types import (
     Prediction,
     Progress,
@@ -120,8 +121,6 @@ class DraemDetector:
         *,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        from core.train import resolve_device  # local: train imports this module
-
         self.model = model.eval()
         self.model_config = model_config
         self.thresholds = thresholds if thresholds is not None else Thresholds()
