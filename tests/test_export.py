@@ -130,6 +130,19 @@ def test_file_is_plain_hdf5_chunked_compressed_and_without_objects(tmp_path):
     assert len(seen) >= 5 * 4
 
 
+def test_large_images_are_chunked_in_bands_of_whole_rows(tmp_path):
+    h, w = 1500, 1200  # 5.4 MB RGB: several ~1 MiB chunks, each whole rows x all channels
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:, :, 0] = 255
+    rec = ExportRecord("big.png", img, np.zeros((h, w), np.float32), 0.1)
+    path = _export(tmp_path / "big.h5", [rec])
+    with h5py.File(path, "r") as f:
+        chunks = f["images/000000/image"].chunks
+        assert chunks[1:] == (w, 3) and 1 < chunks[0] < h
+        assert chunks[0] * w * 3 <= 1 << 20
+    np.testing.assert_array_equal(read_batch(path).records[0].image, img)
+
+
 def _leftovers(folder):
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
 
