@@ -1,0 +1,170 @@
+"""Surface-defect anomalies for the ``compact`` preset's simulator (issue 5).
+
+[paper]'s anomalies are Perlin-shaped patches of a foreign texture.  Real surface
+defects are often subtler: thin scratches and cracks, small pits, dents and
+intensity-only changes of the surface itself.  :class:`SurfaceSimulator` mixes
+[official]-style texture anomalies (from :class:`core.simulator.AnomalySimulator`)
+with three generated kinds that change only the image itself:
+
+* ``intensity``: a Perlin region (the [official] mask) made darker/brighter by a
+  gain and offset, optionally smoothed (worn, polished, uneven areas), soft edges;
+* ``line``: 1-2 random polylines, 1-4 px wide, darker or brighter (scratches, cracks);
+* ``spot``: 1-4 small ellipses, radius 2-12 px, darker or brighter (pits, blowholes).
+
+All operate on (H, W, 3) uint8 RGB and keep grey images grey (one gain for all
+channels).  Deterministic in ``(seed, index, image)`` like the base simulator.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from core.config import ModelConfig
+from core.geometry import random_crop, to_working
+from core.simulator import AnomalySimulator, as_rgb_uint8
+from core.types import SyntheticSample
+
+__all__ = ["KINDS", "CompactSimulator", "intensity_defect", "is_grey", "line_defect", "spot_defect"]
+
+KINDS = ("texture", "intensity", "line", "spot")
+
+
+def _blend(img: np.ndarray, alt: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    out = img.astype(np.float32) * (1.0 - alpha[..., None]) + alt * alpha[..., None]
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def intensity_defect(
+    img: np.ndarray, mask: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gain/offset (and maybe blur) inside ``mask`` ((H, W) {0,1}) with soft edges."""
+    m = mask.astype(np.float32)
+    sigma = float(rng.choice([0.0, 1.5, 4.0]))
+    soft = cv2.GaussianBlur(m, (0, 0), sigma) if sigma > 0 else m
+    gain = rng.uniform(0.4, 0.8) if rng.random() < 0.5 else rng.uniform(1.25, 1.8)
+    alt = img.astype(np.float32) * gain + rng.uniform(-25.0, 25.0)
+    if rng.random() < 0.4:  # the surface texture smoothed away
+        alt = cv2.GaussianBlur(alt, (0, 0), rng.uniform(1.5, 4.0))
+    return _blend(img, alt, soft), (soft > 0.5).astype(np.uint8)
+
+
+def line_defect(img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """1-2 random polylines (curving random walks), width 1-4 px, darker or brighter."""
+    h, w = img.shape[:2]
+    m = np.zeros((h, w), np.float32)
+    for _ in range(int(rng.integers(1, 3))):
+        n = int(rng.integers(2, 7))
+        p = np.array([rng.uniform(0, w), rng.uniform(0, h)])
+        ang, length = rng.uniform(0, 2 * math.pi), rng.uniform(0.1, 0.6) * max(h, w)
+        pts = [p.copy()]
+        for _ in range(n):
+            ang += rng.normal(0.0, 0.5)
+            p = p + length / n * np.array([math.cos(ang), math.sin(ang)])
+            pts.append(p.copy())
+        cv2.polylines(m, [np.array(pts, np.int32)], False, 1.0, int(rng.integers(1, 5)))
+    soft = cv2.GaussianBlur(m, (0, 0), 0.7)
+    if rng.random() < 0.5:
+        alt = img.astype(np.float32) * rng.uniform(0.3, 0.7)
+    else:
+        alt = np.full(
+            img.shape,
+            rng.uniform(0, 60) if rng.random() < 0.5 else rng.uniform(180, 255),
+            np.float32,
+        )
+    return _blend(img, alt, soft * rng.uniform(0.5, 1.0)), (m > 0.5).astype(np.uint8)
+
+
+def spot_defect(img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """1-4 small filled ellipses (radius 2-12 px), mostly darker."""
+    h, w = img.shape[:2]
+    m = np.zeros((h, w), np.float32)
+    for _ in range(int(rng.integers(1, 5))):
+        centre = (int(rng.uniform(0, w)), int(rng.uniform(0, h)))
+        axes = (int(rng.uniform(2, 12)), int(rng.uniform(2, 12)))
+        cv2.ellipse(m, centre, axes, rng.uniform(0, 180), 0, 360, 1.0, -1)
+    soft = cv2.GaussianBlur(m, (0, 0), 1.0)
+    gain = rng.uniform(0.2, 0.7) if rng.random() < 0.7 else rng.uniform(1.4, 2.0)
+    return _blend(img, img.astype(np.float32) * gain, soft), (m > 0.5).astype(np.uint8)
+
+
+def is_grey(images: list[np.ndarray], n: int = 16) -> bool:
+    """True if the first ``n`` (H, W, 3) images have identical R, G and B channels."""
+    for img in images[:n]:
+        if not (
+            np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 0], img[..., 2])
+        ):
+            return False
+    return True
+
+
+class CompactSimulator:
+    """The ``compact`` preset's training-sample maker (wraps [official]'s simulator).
+
+    * ``prepare(image)``: the good image at its working size (aspect ratio kept,
+      ``core.geometry.to_working``), done once per image by ``SyntheticDataset``;
+    * ``sample(image, index)``: a random square crop of ``base.image_size`` from it
+      (plus random flips), then an anomaly of a kind drawn with weights ``mix`` over
+      (texture, intensity, line, spot); texture anomalies are [official]'s.  With
+      ``grey=True`` the augmented image is converted to grey (the data's colour
+      space: a grey surface never shows a coloured defect).
+
+    Same interface as :class:`AnomalySimulator` (``config``, ``seed``, ``image_size``,
+    ``prepare``, ``sample``), so :class:`core.dataset.SyntheticDataset` accepts it.
+    Deterministic in ``(seed, index, image)``.
+    """
+
+    def __init__(
+        self,
+        base: AnomalySimulator,
+        model_config: ModelConfig,
+        mix: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0),
+        grey: bool = False,
+    ) -> None:
+        w = np.asarray(mix, np.float64)
+        if w.shape != (4,) or (w < 0).any() or w.sum() <= 0:
+            raise ValueError(
+                f"mix must be 4 non-negative weights (texture, intensity, line, spot), got {mix}"
+            )
+        self.base, self.model_config, self.mix, self.grey = (
+            base,
+            model_config,
+            w / w.sum(),
+            bool(grey),
+        )
+        self.config, self.seed = base.config, base.seed
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self.base.image_size
+
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        """(h, w, 3) uint8 -> the image at its working size (aspect ratio kept)."""
+        return to_working(as_rgb_uint8(image), self.model_config)
+
+    def sample(self, image: np.ndarray, index: int) -> SyntheticSample:
+        """One sample from a prepared image; arrays at ``image_size``, see :class:`SyntheticSample`."""
+        rng = np.random.default_rng([self.seed, int(index), 1])  # independent of the base stream
+        crop = random_crop(image, self.image_size, rng)
+        if rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        if rng.random() < 0.5:
+            crop = crop[::-1]
+        kind = KINDS[int(rng.choice(4, p=self.mix))]
+        s = self.base.sample(np.ascontiguousarray(crop), index)
+        if not s.has_anomaly:  # clean samples stay clean ([official] p = 0.5)
+            return s
+        good, aug, mask = s.good, s.augmented, s.mask
+        if kind == "intensity":
+            aug, mask = intensity_defect(good, s.mask, rng)
+        elif kind == "line":
+            aug, mask = line_defect(good, rng)
+        elif kind == "spot":
+            aug, mask = spot_defect(good, rng)
+        if self.grey:
+            aug = np.repeat(cv2.cvtColor(aug, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+        if not mask.any():
+            return SyntheticSample(good, good.copy(), mask, False, 0.0, s.index)
+        return SyntheticSample(good, aug, mask, True, s.beta if kind == "texture" else 0.0, s.index)

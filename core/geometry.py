@@ -1,0 +1,81 @@
+"""Working geometry: at which size the network sees an image (issue 5).
+
+The [paper] preset squashes every image to ``ModelConfig.image_size`` (256x256).
+That distorts non-square images (magnetic tiles up to 1:2.6) and thins or fattens
+thin defects.  The ``compact`` preset (``ModelConfig.keep_aspect``) instead:
+
+* **keeps the aspect ratio**: an (h, w) image is scaled by one factor ``s`` so that
+  ``H * W <= work_area ** 2``, never enlarged (``s <= 1``: small images are used at
+  their native resolution, where thin defects are sharpest), each side rounded to a
+  multiple of 16 (the encoder's stride) and at least 32;
+* **trains on square crops** of ``ModelConfig.image_size`` cut from the images at
+  their working size (reflect-padded where an image is smaller than the crop);
+  the network is fully convolutional, so it then runs on whole working-size images;
+* **returns maps at the original size** (bilinear).
+
+All functions are pure numpy/cv2; images are (h, w, 3) uint8 RGB, maps float32 (h, w).
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from core.config import ModelConfig
+
+__all__ = ["random_crop", "to_original", "to_working", "working_size"]
+
+STRIDE = 16  # the compact encoder's coarsest stride: working sides are multiples of it
+
+
+def working_size(h: int, w: int, config: ModelConfig) -> tuple[int, int]:
+    """(H, W) at which an (h, w) image is processed.
+
+    ``keep_aspect=False`` ([paper]): ``config.image_size``.  Otherwise one scale
+    ``s = min(1, work_area / sqrt(h * w))`` for both axes, sides rounded to multiples
+    of 16, minimum 32.  Examples with ``work_area=320``: 300x250 -> 304x256 (native),
+    1024x1024 -> 320x320, 200x600 -> 192x544 (aspect 1:3 kept).
+    """
+    if h < 1 or w < 1:
+        raise ValueError(f"image size must be positive, got {h}x{w}")
+    if not config.keep_aspect:
+        return tuple(config.image_size)  # type: ignore[return-value]
+    s = min(1.0, config.work_area / math.sqrt(h * w))
+    return (
+        max(2 * STRIDE, int(round(h * s / STRIDE)) * STRIDE),
+        max(2 * STRIDE, int(round(w * s / STRIDE)) * STRIDE),
+    )
+
+
+def to_working(image: np.ndarray, config: ModelConfig) -> np.ndarray:
+    """Resize an (h, w, 3) uint8 image to :func:`working_size` (INTER_AREA when shrinking)."""
+    h, w = image.shape[:2]
+    H, W = working_size(h, w, config)
+    if (h, w) == (H, W):
+        return image
+    interp = cv2.INTER_AREA if h * w > H * W else cv2.INTER_LINEAR
+    return cv2.resize(image, (W, H), interpolation=interp)
+
+
+def to_original(amap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resize a float32 (H, W) map back to the image's original (h, w) (bilinear)."""
+    h, w = int(shape[0]), int(shape[1])
+    if amap.shape == (h, w):
+        return amap.astype(np.float32, copy=False)
+    return cv2.resize(amap.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def random_crop(image: np.ndarray, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A random (size[0], size[1]) crop of an (h, w, C) image, reflect-padded if it is smaller."""
+    ch, cw = int(size[0]), int(size[1])
+    h, w = image.shape[:2]
+    if h < ch or w < cw:
+        ph, pw = max(0, ch - h), max(0, cw - w)
+        mode = cv2.BORDER_REFLECT_101 if h > ph and w > pw else cv2.BORDER_REPLICATE
+        image = cv2.copyMakeBorder(image, 0, ph, 0, pw, mode)
+        h, w = image.shape[:2]
+    y = int(rng.integers(0, h - ch + 1))
+    x = int(rng.integers(0, w - cw + 1))
+    return np.ascontiguousarray(image[y : y + ch, x : x + cw])
