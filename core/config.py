@@ -141,6 +141,11 @@ class ModelConfig(_DictMixin):
     discriminative U-Net base width 64, 256x256 input (~97 M parameters).
     ``compact``: the CPU preset (see :func:`model_preset` and ``core/compact.py``).
 
+    ``backbone``: ``none`` builds [paper]'s two sub-networks (trained from scratch) at
+    the given widths; ``efficientnet_lite0`` builds ``core.compact.CompactDraem`` (frozen
+    ImageNet encoder + trainable segmentation head of width ``disc_width``; no
+    reconstructive sub-network, ``recon_width`` unused).
+
     Geometry (``core/geometry.py``): with ``keep_aspect=False`` ([paper]) every image
     is squashed to ``image_size``.  With ``keep_aspect=True`` an image keeps its
     aspect ratio and is scaled (never enlarged) to at most ``work_area**2`` pixels,
@@ -155,6 +160,7 @@ class ModelConfig(_DictMixin):
     in_channels: int = 3
     keep_aspect: bool = False
     work_area: int = 320
+    backbone: str = "none"
 
     def __post_init__(self) -> None:
         _check(self.preset in ("paper", "compact"), f"preset must be paper|compact, got {self.preset!r}")
@@ -167,6 +173,10 @@ class ModelConfig(_DictMixin):
         _check(self.in_channels in (1, 3), f"in_channels must be 1 or 3, got {self.in_channels}")
         _check(isinstance(self.keep_aspect, bool), f"keep_aspect must be a bool, got {self.keep_aspect!r}")
         _check(64 <= self.work_area <= 2048, f"work_area must be in [64, 2048], got {self.work_area}")
+        _check(
+            self.backbone in ("none", "efficientnet_lite0"),
+            f"backbone must be none|efficientnet_lite0, got {self.backbone!r}",
+        )
 
 
 def model_preset(name: str) -> ModelConfig:
