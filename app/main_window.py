@@ -79,6 +79,7 @@ class MainWindow(QMainWindow):
         for i, tip in enumerate(TOOLTIPS):
             self.nav.item(i).setToolTip(tip)
         self.nav.setFixedWidth(210)
+        self.nav.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.stack = QStackedWidget()
         for page in self.pages:
             self.stack.addWidget(page)
