@@ -191,7 +191,7 @@ class _Run:
                              start_index=self.step * tc.batch_size, pin_memory=self.device == "cuda")  # fmt: skip
         step0, elapsed0, wait0, t0 = self.step, self.elapsed, self.wait_s, time.perf_counter()
         last_report = last_preview = -math.inf
-        last_ckpt, sums, n_sum = t0, dict.fromkeys(_PARTS, 0.0), 0
+        last_ckpt, sums, n_sum = t0, {}, 0
         self.model.train()
         try:
             while True:
@@ -204,8 +204,8 @@ class _Run:
                 batch = next(stream)
                 self.wait_s = wait0 + stream.wait_s
                 values, outputs = self._train_step(batch, lr)
-                for k in _PARTS:
-                    sums[k] += values.get(k, 0.0)
+                for k, v in values.items():  # whatever parts the loss reports
+                    sums[k] = sums.get(k, 0.0) + v
                 n_sum += 1
                 now = time.perf_counter()
                 self.elapsed = elapsed0 + now - t0
@@ -220,7 +220,7 @@ class _Run:
                     means = {k: v / n_sum for k, v in sums.items()}
                     rate = (self.step - step0) / max(now - t0, 1e-9)
                     on_progress(self._progress(means, lr, rate, preview))
-                    sums, n_sum, last_report = dict.fromkeys(_PARTS, 0.0), 0, now
+                    sums, n_sum, last_report = {}, 0, now
         finally:
             stream.close()
 
@@ -251,8 +251,8 @@ class _Run:
 
     def _progress(self, means: dict, lr: float, rate: float, preview) -> TrainProgress:
         self.history["step"].append(float(self.step))
-        for k in _PARTS:
-            self.history[k].append(means[k])
+        for k, v in means.items():
+            self.history.setdefault(k, []).append(v)
         limit = self.budget.step_limit
         return TrainProgress(
             step=self.step, total_steps=limit, epoch=self.step * self.tc.batch_size / len(self.images),
