@@ -74,3 +74,19 @@ def test_project_page_lists_models_and_activates_on_double_click(qtbot, tmp_path
     page.name.setText("renamed")
     page._rename()
     assert p.name == "renamed" and page.title.text() == "renamed"
+
+
+def test_loss_plot_shows_the_parts_a_preset_reports(qtbot):
+    from app.widgets.training_monitor import LossPlot
+
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    compact = {"l2": 0.0, "ssim": 0.0, "focal": 0.2, "bce": 0.3, "total": 0.5}
+    plot.add(1, compact)
+    plot.add(2, {**compact, "focal": 0.1})
+    plot.add(2, compact)  # repeated step: ignored
+    hist = plot.history()
+    assert set(hist) == {"step", "total", "focal", "bce"} and hist["step"] == [1, 2]
+    assert hist["focal"] == [0.2, 0.1]
+    plot.clear_history()
+    assert plot.history() == {"step": []}

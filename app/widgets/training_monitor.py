@@ -9,13 +9,15 @@ from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 from app.widgets.common import ImageView, colorize, outline
 from core.types import TrainPreview, TrainProgress
 
-#: (loss key, legend text, colour) — the parts of DRAEM's loss [paper] Eq. 5.
+#: (loss key, legend text, colour) — the parts of DRAEM's loss [paper] Eq. 5; other parts
+#: a preset reports (e.g. the compact preset's ``bce``) get the next :data:`EXTRA_COLOURS`.
 CURVES = (
-    ("total", "total", (230, 230, 230)),
+    ("total", "total", (60, 60, 60)),
     ("l2", "L2", (86, 180, 233)),
     ("ssim", "SSIM", (0, 158, 115)),
     ("focal", "focal", (230, 159, 0)),
 )
+EXTRA_COLOURS = ((204, 121, 167), (213, 94, 0), (0, 114, 178), (240, 228, 66))
 
 
 class LossPlot(pg.PlotWidget):
@@ -32,22 +34,36 @@ class LossPlot(pg.PlotWidget):
         self.setMouseEnabled(x=True, y=False)
         self.setToolTip("Training losses (running means, log scale). Drag to pan, wheel to zoom.")
         self._steps: list[int] = []
-        self._values: dict[str, list[float]] = {k: [] for k, _, _ in CURVES}
-        self._curves = {
-            k: self.plot([], [], name=name, pen=pg.mkPen(col, width=2)) for k, name, col in CURVES
-        }
+        self._values: dict[str, list[float]] = {}
+        self._curves: dict[str, pg.PlotDataItem] = {}
 
     def clear_history(self) -> None:
         self._steps.clear()
-        for v in self._values.values():
-            v.clear()
-        for c in self._curves.values():
-            c.setData([], [])
+        for key in list(self._curves):
+            self.removeItem(self._curves.pop(key))
+        self._values.clear()
+
+    def _curve(self, key: str) -> None:
+        """Create the curve of a loss part on its first report (earlier steps: no value)."""
+        known = {k: (name, col) for k, name, col in CURVES}
+        extra = EXTRA_COLOURS[sum(k not in known for k in self._curves) % len(EXTRA_COLOURS)]
+        name, col = known.get(key, (key, extra))
+        self._curves[key] = self.plot([], [], name=name, pen=pg.mkPen(col, width=2))
+        self._values[key] = [np.nan] * len(self._steps)
 
     def add(self, step: int, losses: dict[str, float]) -> None:
-        """Append one report; parts that are missing (e.g. L2 for PatchCore) stay empty."""
+        """Append one report; parts that are zero or missing (e.g. L2 of the compact preset) stay empty."""
         if not losses or (self._steps and step <= self._steps[-1]):
             return
+        order = [k for k, _, _ in CURVES] + sorted(set(losses) - {k for k, _, _ in CURVES})
+        for key in order:
+            if (
+                key in losses
+                and key not in self._curves
+                and np.isfinite(losses[key])
+                and losses[key] > 0
+            ):
+                self._curve(key)
         self._steps.append(int(step))
         for key, values in self._values.items():
             v = losses.get(key)
