@@ -90,8 +90,14 @@ def stage_breakdown(sim: AnomalySimulator, image: np.ndarray, n: int) -> None:
 
 
 def bench_loader(
-    cfg: SimulatorConfig, images: list[np.ndarray], workers: int, batch: int, n_batches: int
+    cfg: SimulatorConfig,
+    images: list[np.ndarray],
+    workers: int,
+    batch: int,
+    n_batches: int,
+    step_ms: float,
 ) -> None:
+    """Stream rate when drained flat out, and the consumer's idle time at ``step_ms`` per step."""
     from core.dataset import make_loader
 
     sim = AnomalySimulator(cfg, seed=0)
@@ -99,14 +105,24 @@ def bench_loader(
     with make_loader(images, sim, batch_size=batch, num_workers=workers, seed=0) as stream:
         next(stream)
         t1 = time.perf_counter()
-        stream.wait_s = 0.0
         for _ in range(n_batches):
             next(stream)
         t2 = time.perf_counter()
-    print(
-        f"loader   {workers} workers, batch {batch}: first batch after {t1 - t0:.2f} s, then "
-        f"{n_batches * batch / (t2 - t1):.1f} samples/s when drained as fast as possible"
-    )
+        print(
+            f"loader   {workers} workers, batch {batch}: first batch after {t1 - t0:.2f} s, then "
+            f"{n_batches * batch / (t2 - t1):.1f} samples/s when drained as fast as possible"
+        )
+        stream.wait_s = 0.0
+        t3 = time.perf_counter()
+        for _ in range(n_batches):
+            next(stream)
+            time.sleep(step_ms / 1e3)  # a trainer step (GPU-bound: the host thread mostly waits)
+        total = time.perf_counter() - t3
+        print(
+            f"         consumer at {step_ms:.0f} ms/step ({1e3 * batch / step_ms:.0f} samples/s): "
+            f"waited {stream.wait_s:.2f} s of {total:.2f} s ({stream.wait_s / total:.1%}; "
+            f"{1e3 * stream.wait_s / n_batches:.2f} ms per batch)"
+        )
 
 
 def main() -> None:
@@ -114,6 +130,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=600, help="samples per source")
     ap.add_argument("--size", type=int, default=256, help="sample size (square)")
     ap.add_argument("--workers", type=int, default=0, help="also time make_loader with N workers")
+    ap.add_argument(
+        "--step-ms", type=float, default=80.0, help="simulated trainer step (loader test)"
+    )
     args = ap.parse_args()
 
     torch.set_num_threads(1)
@@ -137,7 +156,7 @@ def main() -> None:
         bench_source(name, cfg, images, args.n)
     if args.workers:
         bench_loader(
-            sources["builtin"], images, args.workers, batch=8, n_batches=max(10, args.n // 8)
+            sources["builtin"], images, args.workers, 8, max(10, args.n // 8), args.step_ms
         )
 
 
