@@ -31,6 +31,7 @@ from torch import nn
 
 from core.backbone import imagenet_normalize, load_efficientnet_lite0
 from core.config import ModelConfig, SimulatorConfig, TrainConfig
+from core.errors import ConfigError
 from core.loss import FocalLoss
 
 #: Peak learning rate = LR_SCALE * TrainConfig.lr: the trained part is a small, freshly
@@ -135,6 +136,10 @@ class CompactDraem(nn.Module):
 
     def __init__(self, config: ModelConfig, bf16: bool = True) -> None:
         super().__init__()
+        if config.in_channels != 3:
+            raise ConfigError(
+                "the compact network's ImageNet encoder needs in_channels=3 (grey images are replicated)"
+            )
         self.config = config
         self.encoder = CompactEncoder()
         self.head = CompactHead(config.disc_width)

@@ -27,7 +27,12 @@ def surface(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 
 def small_config() -> ModelConfig:
     return ModelConfig(
-        preset="compact", image_size=(CROP, CROP), disc_width=16, keep_aspect=True, work_area=128
+        preset="compact",
+        image_size=(CROP, CROP),
+        disc_width=16,
+        keep_aspect=True,
+        work_area=128,
+        backbone="efficientnet_lite0",
     )
 
 
