@@ -15,9 +15,10 @@ and simulator index ``i``.  Batch ``b`` holds samples ``start_index + b * B``
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing as mp
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import cv2
@@ -29,6 +30,8 @@ from core.errors import DatasetError
 from core.simulator import AnomalySimulator
 
 __all__ = ["SampleStream", "SyntheticDataset", "make_loader", "sample_to_tensors"]
+
+log = logging.getLogger(__name__)
 
 
 def sample_to_tensors(
@@ -143,13 +146,38 @@ class SampleStream:
     ``wait_s`` accumulates the seconds the consumer spent blocked in ``next()``
     (the trainer's idle time waiting for data); ``batches`` counts batches served.
     Call :meth:`close` (or use as a context manager) to stop the worker processes.
+
+    If the worker processes cannot start (the first batch fails with an OS or
+    worker error, e.g. an unguarded main script under ``spawn``), the stream logs
+    a warning and generates in the calling thread instead (``fallback``); the
+    batches are the same, only slower. ``in_process`` tells which is running.
     """
 
-    def __init__(self, loader: DataLoader) -> None:
+    def __init__(
+        self, loader: DataLoader, fallback: Callable[[], DataLoader] | None = None
+    ) -> None:
         self.loader = loader
-        self._it: Any = iter(loader)
+        self._fallback = fallback
         self.wait_s = 0.0
         self.batches = 0
+        self._it: Any = None
+        try:
+            self._it = iter(loader)
+        except (OSError, RuntimeError) as exc:
+            self._use_fallback(exc)
+
+    @property
+    def in_process(self) -> bool:
+        """True when batches are generated in the calling thread (no workers)."""
+        return self.loader.num_workers == 0
+
+    def _use_fallback(self, exc: BaseException) -> None:
+        if self._fallback is None:
+            raise exc
+        log.warning("simulator workers failed to start (%s); generating samples in-process", exc)
+        self.close()
+        self.loader, self._fallback = self._fallback(), None
+        self._it = iter(self.loader)
 
     def __iter__(self) -> SampleStream:
         return self
@@ -158,7 +186,13 @@ class SampleStream:
         if self._it is None:
             raise StopIteration
         t0 = time.perf_counter()
-        batch = next(self._it)
+        try:
+            batch = next(self._it)
+        except (OSError, RuntimeError) as exc:  # worker start-up failure (not a CoreError)
+            if self.batches or self._fallback is None:
+                raise
+            self._use_fallback(exc)
+            batch = next(self._it)
         self.wait_s += time.perf_counter() - t0
         self.batches += 1
         return batch
@@ -218,21 +252,26 @@ def make_loader(
     if start_index < 0:
         raise DatasetError(f"start_index must be >= 0, got {start_index}")
     dataset = SyntheticDataset(images, simulator, seed=seed)
-    extra: dict[str, Any] = {}
-    if num_workers > 0:
-        extra = dict(
-            persistent_workers=True,
-            prefetch_factor=prefetch_factor,
-            worker_init_fn=_worker_init,
-            multiprocessing_context=multiprocessing_context or _default_context(),
+
+    def loader(workers: int) -> DataLoader:
+        extra: dict[str, Any] = {}
+        if workers > 0:
+            extra = dict(
+                persistent_workers=True,
+                prefetch_factor=prefetch_factor,
+                worker_init_fn=_worker_init,
+                multiprocessing_context=multiprocessing_context or _default_context(),
+            )
+        sampler = _CountingSampler(start_index)
+        return DataLoader(
+            dataset,
+            batch_size,
+            sampler=sampler,
+            num_workers=workers,
+            pin_memory=pin_memory,
+            **extra,
         )
-    loader = DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=_CountingSampler(start_index),
-        num_workers=num_workers,
-        pin_memory=pin_memory,
-        drop_last=False,
-        **extra,
+
+    return SampleStream(
+        loader(num_workers), fallback=(lambda: loader(0)) if num_workers > 0 else None
     )
-    return SampleStream(loader)

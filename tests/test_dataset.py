@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
+
 import numpy as np
 import pytest
 import torch
@@ -123,3 +125,26 @@ def test_loader_argument_errors():
         make_loader(_images(), _sim(), batch_size=2, num_workers=-1, seed=0)
     with pytest.raises(DatasetError, match="start_index"):
         make_loader(_images(), _sim(), batch_size=2, num_workers=0, seed=0, start_index=-2)
+
+
+class _UnstartableContext(mp.context.SpawnContext):
+    """A start method whose worker processes cannot start (as with an unguarded main script)."""
+
+    class Process(mp.context.SpawnProcess):
+        def start(self):
+            raise OSError("cannot start worker (test)")
+
+
+def test_loader_falls_back_in_process_when_workers_cannot_start(caplog):
+    images = _images()
+    with make_loader(images, _sim(seed=5), batch_size=2, num_workers=2, seed=5) as ok:
+        expected = [next(ok) for _ in range(2)]
+        assert not ok.in_process
+    broken = make_loader(
+        images, _sim(seed=5), 2, 2, 5, multiprocessing_context=_UnstartableContext()
+    )
+    got = [next(broken) for _ in range(2)]
+    assert broken.in_process
+    assert any("generating samples in-process" in r.getMessage() for r in caplog.records)
+    assert all(_equal_batches(e, g) for e, g in zip(expected, got, strict=True))
+    broken.close()
