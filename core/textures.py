@@ -181,9 +181,10 @@ class AnomalySource:
         raise NotImplementedError
 
 
-def _random_colours(rng: np.random.Generator, k: int) -> np.ndarray:
-    """``k`` random RGB colours, float32 (k, 3) in [0, 255]."""
-    return rng.uniform(0, 255, size=(k, 3)).astype(np.float32)
+def _rgb(rng: np.random.Generator) -> tuple[int, int, int]:
+    """One random RGB colour (ints in 0..255)."""
+    r, g, b = (int(c) for c in rng.integers(0, 256, size=3))
+    return r, g, b
 
 
 def _colour_map(v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -191,7 +192,7 @@ def _colour_map(v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     k = int(rng.integers(2, 5))
     stops = np.sort(rng.uniform(0, 1, size=k))
     stops[0], stops[-1] = 0.0, 1.0
-    cols = _random_colours(rng, k)
+    cols = rng.uniform(0, 255, size=(k, 3))
     lut = np.stack([np.interp(np.linspace(0, 1, 256), stops, cols[:, c]) for c in range(3)], axis=1)
     lo, hi = float(v.min()), float(v.max())
     idx = ((v - lo) * (255.0 / max(hi - lo, 1e-6))).astype(np.uint8)
@@ -242,24 +243,21 @@ def _tex_gradient(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 
 
 def _tex_scratches(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    img = np.empty((h, w, 3), np.uint8)
-    img[:] = _random_colours(rng, 1)[0].astype(np.uint8)
+    img = np.full((h, w, 3), _rgb(rng), np.uint8)
     for _ in range(int(rng.integers(5, 60))):
         p = rng.integers(0, [w, h], size=(int(rng.integers(2, 6)), 2)).astype(np.int32)
-        col = tuple(int(c) for c in _random_colours(rng, 1)[0])
-        cv2.polylines(img, [p], False, col, int(rng.integers(1, 5)), cv2.LINE_AA)
+        cv2.polylines(img, [p], False, _rgb(rng), int(rng.integers(1, 5)), cv2.LINE_AA)
     return img
 
 
 def _tex_blobs(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    img = np.empty((h, w, 3), np.uint8)
-    img[:] = _random_colours(rng, 1)[0].astype(np.uint8)
+    img = np.full((h, w, 3), _rgb(rng), np.uint8)
     s = max(h, w)
     for _ in range(int(rng.integers(5, 40))):
         centre = (int(rng.integers(0, w)), int(rng.integers(0, h)))
         axes = (int(rng.integers(2, s // 4 + 3)), int(rng.integers(2, s // 4 + 3)))
-        col = tuple(int(c) for c in _random_colours(rng, 1)[0])
-        cv2.ellipse(img, centre, axes, float(rng.uniform(0, 180)), 0, 360, col, -1, cv2.LINE_AA)
+        angle = float(rng.uniform(0, 180))
+        cv2.ellipse(img, centre, axes, angle, 0, 360, _rgb(rng), -1, cv2.LINE_AA)
     k = int(rng.integers(0, 3)) * 2 + 1
     return cv2.GaussianBlur(img, (k, k), 0) if k > 1 else img
 
