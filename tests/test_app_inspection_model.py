@@ -377,3 +377,45 @@ def test_pixel_metrics_job(tmp_path):
     assert res.pixel_auroc > 0.9
     assert res.pixel_threshold is not None and 0.0 < res.pixel_threshold < 1.0
     s.store.close()
+
+
+def test_real_draem_detector_through_inspection_and_export(tmp_path):
+    """A tiny untrained DRAEM network: real Predictions (maps, reconstructions) flow through."""
+    torch = pytest.importorskip("torch")
+    from core.config import ModelConfig
+    from core.draem import DraemDetector
+    from core.export import read_batch
+    from core.model import build_model
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(preset="paper", image_size=(32, 32), recon_width=4, disc_width=4)
+    det = DraemDetector(build_model(cfg), cfg, Thresholds(0.5, 0.5, "t"), device="cpu")
+    make_images(tmp_path, n=3, size=(40, 56))
+    s = InspectionState()
+    reports = []
+    summary = jobs.inspect_stream(det, [str(tmp_path)], s.store, on_progress=reports.append)
+    for r in reports:
+        if isinstance(r, InspectedChunk):
+            s.add_items(r.items)
+    assert summary.n_inspected == 3 and len(s) == 3
+    amap, recon = s.anomaly_map(0), s.reconstruction(0)
+    assert amap.shape == (40, 56) and amap.dtype == np.float32
+    assert amap.min() >= 0.0 and amap.max() <= 1.0
+    assert recon.shape == (40, 56, 3) and recon.dtype == np.uint8
+    snap = jobs.export_snapshot(
+        s, range(3), method=det.method, model_config=cfg.to_dict(), checkpoint_path=None
+    )
+    out = tmp_path / "real.h5"
+    jobs.export_job(str(out), snap, s.store)
+    batch = read_batch(out)
+    assert batch.attrs["method"] == "draem" and batch.model_config["recon_width"] == 4
+    assert np.array_equal(batch.records[0].reconstruction, recon)
+    s.store.close()
+
+
+def test_fit_thumbnail_keeps_aspect_and_never_upscales():
+    from app.inspection.render import fit_thumbnail
+
+    assert fit_thumbnail(np.zeros((300, 400, 3), np.uint8), 96).shape == (72, 96, 3)
+    assert fit_thumbnail(np.zeros((500, 50, 3), np.uint8), 96).shape == (96, 10, 3)
+    assert fit_thumbnail(np.zeros((20, 30, 3), np.uint8), 96).shape == (20, 30, 3)

@@ -215,7 +215,7 @@ def test_state_changes_reach_widgets(qtbot, panel, tmp_path):
     assert panel.histogram.line.value() == pytest.approx(0.123)
     assert "from code" in panel.controls.source.text()
     panel.state.set_label(2, LABEL_DEFECT)
-    assert cell(panel, 2, COL_LABEL) == "Defective"
+    assert cell(panel, 2, COL_LABEL) == "Defect"
     qtbot.waitUntil(lambda: "1 defective" in panel.metrics.auroc.text(), timeout=2000)
 
 

@@ -101,6 +101,10 @@ class ScoreHistogram(QWidget):
             stacked = stacked + counts
             self.curves[label].setData(self.edges, stacked, stepMode="center", fillLevel=0)
             self.curves[label].setVisible(bool(sel.size))
+        self.legend.clear()  # list only the series present
+        for label, name, _rgb in SERIES:
+            if self.curves[label].isVisible():
+                self.legend.addItem(self.curves[label], name)
         self.plot.setXRange(self.edges[0], self.edges[-1], padding=0)
         self.plot.setYRange(0, max(int(stacked.max(initial=0)), 1) * 1.1, padding=0)
 

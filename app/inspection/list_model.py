@@ -23,7 +23,7 @@ HEADER_TIPS = (
     "Inspected image (thumbnail and file name)",
     "Image anomaly score: higher is more anomalous",
     "NG when score ≥ image threshold, otherwise OK",
-    "Your label: OK (G key) or Defective (D key); — when unlabelled",
+    "Your label: OK (G key) or Defect (D key); — when unlabelled",
 )
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -117,21 +117,21 @@ class ItemTableModel(QAbstractTableModel):
         if not index.isValid() or index.row() >= self._rows:
             return None
         s, row, col = self._state, index.row(), index.column()
-        ng = bool(s.verdicts[row])
-        label = int(s.labels[row])
+        ng = s.verdict(row)
+        label = s.label(row)
         if role == Qt.ItemDataRole.DisplayRole:
             if col == COL_IMAGE:
                 return s.name(row)
             if col == COL_SCORE:
-                return f"{s.scores[row]:.4f}"
+                return f"{s.score(row):.4f}"
             if col == COL_VERDICT:
                 return "NG" if ng else "OK"
-            return {LABEL_OK: "OK", LABEL_DEFECT: "Defective"}.get(label, "—")
+            return {LABEL_OK: "OK", LABEL_DEFECT: "Defect"}.get(label, "—")
         if role == SORT_ROLE:
             if col == COL_IMAGE:
                 return s.name(row).lower()
             if col == COL_SCORE:
-                return float(s.scores[row])
+                return s.score(row)
             return int(ng) if col == COL_VERDICT else label
         if role == Qt.ItemDataRole.DecorationRole and col == COL_IMAGE:
             return self._pixmap(row)
@@ -149,7 +149,7 @@ class ItemTableModel(QAbstractTableModel):
             h, w = s.shape(row)
             mask = "painted defect mask" if s.mask(row) is not None else "no defect mask"
             return (
-                f"{s.path(row)}\n{w}×{h} px · score {s.scores[row]:.4f} · "
+                f"{s.path(row)}\n{w}×{h} px · score {s.score(row):.4f} · "
                 f"{'NG' if ng else 'OK'} at threshold {s.thresholds.image:.4f}\n"
                 f"label: {self.data(index.siblingAtColumn(COL_LABEL))} · {mask}"
             )

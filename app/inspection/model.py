@@ -102,7 +102,9 @@ class InspectionState:
         return self._paths[i]
 
     def name(self, i: int) -> str:
-        return Path(self._paths[i]).name
+        """``parent/file`` of item ``i`` (file names repeat across defect-type folders)."""
+        p = Path(self._paths[i])
+        return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
 
     def index_of(self, path: str) -> int | None:
         return self._index.get(str(path))
@@ -136,6 +138,16 @@ class InspectionState:
         v = self._ng.view()
         v.flags.writeable = False
         return v
+
+    def score(self, i: int) -> float:
+        return float(self._scores[i])
+
+    def label(self, i: int) -> int:
+        return int(self._labels[i])
+
+    def verdict(self, i: int) -> bool:
+        """True = NG for item ``i`` (cheap scalar access for views)."""
+        return bool(self._ng[i])
 
     @property
     def map_range(self) -> tuple[float, float]:

@@ -17,7 +17,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.inspection.list_model import COL_IMAGE, SORT_ROLE, ItemTableModel
+from app.inspection.list_model import (
+    COL_IMAGE,
+    COL_LABEL,
+    COL_SCORE,
+    COL_VERDICT,
+    SORT_ROLE,
+    ItemTableModel,
+)
 from app.inspection.model import InspectionState
 from core.types import FailedImage
 
@@ -51,11 +58,21 @@ class BatchList(QWidget):
         t.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # input order until a header is clicked
         t.setAlternatingRowColors(False)
         t.setWordWrap(False)
+        t.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         t.setAcceptDrops(False)
         h = t.horizontalHeader()
         h.setSectionResizeMode(COL_IMAGE, QHeaderView.ResizeMode.Stretch)
-        for c in range(1, 4):
-            h.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        # Fixed widths from the font: ResizeToContents would re-measure every row on
+        # each dataChanged, i.e. on every threshold move.
+        fm = t.fontMetrics()
+        for c, sample in (
+            (COL_SCORE, "0.0000"),
+            (COL_VERDICT, "Verdict"),
+            (COL_LABEL, "Defect"),
+        ):
+            h.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
+            h.resizeSection(c, fm.horizontalAdvance(sample) + 20)
+        t.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         t.setToolTip(
             "Inspected images. Click a header to sort (e.g. by score to review the worst first); "
             "J/K or arrows move; G/D label; Del removes the selected rows"
@@ -79,8 +96,9 @@ class BatchList(QWidget):
         self.failed_label.setToolTip("Files that could not be inspected")
         self.failed_list = QListWidget()
         self.failed_list.setToolTip("Files that could not be inspected, with the reason")
-        self.failed_list.setMaximumHeight(110)
+        self.failed_list.setMaximumHeight(90)
         self.failed_list.setWordWrap(True)
+        self.setMinimumWidth(330)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         for pair in ((self.btn_add, self.btn_open), (self.btn_export, self.btn_export_sel)):
