@@ -11,6 +11,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtWidgets import QWidget  # noqa: E402
 
 import app.controller as controller_mod  # noqa: E402
 from app import training as tr  # noqa: E402
@@ -163,3 +164,32 @@ def test_inspected_batch_survives_save_and_reopen(qtbot, window, tmp_path):
     assert len(panel.state) == 0
     window.controller.open(tmp_path / "proj")
     assert len(panel.state) == 4 and int((panel.state.labels == 1).sum()) == 1
+
+
+def test_every_control_of_my_pages_has_a_tooltip(window, tmp_path):
+    from PySide6.QtWidgets import (
+        QAbstractButton,
+        QAbstractItemView,
+        QAbstractSpinBox,
+        QComboBox,
+        QLineEdit,
+    )
+
+    window.controller.new(tmp_path / "proj")
+    kinds = (QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit, QAbstractItemView)
+    missing = []
+    for page in window.pages[:4]:  # the inspection panel is engineer E2's
+        for w in page.findChildren(QWidget):
+            if not isinstance(w, kinds) or w.toolTip():
+                continue
+            ancestor, inner = w.parentWidget(), False
+            while ancestor is not None and ancestor is not page:
+                # editors of spin/combo boxes, combo popups, table headers are parts of one control
+                inner = inner or isinstance(
+                    ancestor, (QAbstractSpinBox, QComboBox, QAbstractItemView)
+                )
+                inner = inner or ancestor.inherits("QComboBoxPrivateContainer")
+                ancestor = ancestor.parentWidget()
+            if not inner:
+                missing.append(f"{type(page).__name__}: {type(w).__name__} {w.objectName()}")
+    assert not missing, missing
