@@ -17,37 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core import cli_support as report
-from core.cli_support import has_display, stop_on_ctrl_c
+from core.cli_support import UserError, has_display, stop_on_ctrl_c
 from core.errors import CoreError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 
 
-class UserError(CoreError):
-    """A command-line problem worth one ``error:`` line (not a bug)."""
-
-
 # --------------------------------------------------------------------- helpers
-def _load_good_images(data: str, stop):
-    from core.images import good_image_paths, load_images
-
-    paths = good_image_paths(data)
-    with report.bar(len(paths), "loading", "img") as on_progress:
-        loaded, failed = load_images(paths, on_progress=on_progress, should_stop=stop.is_set)
-    report.failures(failed)
-    if not loaded:
-        raise UserError(f"none of the {len(paths)} images in {data} could be read")
-    return loaded
-
-
-def _detector(path: str):
-    from core.detectors import load_detector
-
-    if not Path(path).is_file():
-        raise UserError(f"model file not found: {path}")
-    return load_detector(path)
-
-
 # --------------------------------------------------------------------- commands
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a detector on good images and write a checkpoint.
@@ -57,12 +33,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     PatchCore (--method patchcore) only fits a memory bank. Ctrl-C stops training and
     saves a checkpoint that --resume continues.
     """
-    from core.config import SimulatorConfig, TrainConfig, model_preset
-    from core.images import split_held_out
-    from core.train import resolve_device, train
-
+    report.check_out_folder(args.out)
+    if args.resume and not Path(args.out).is_file():
+        raise UserError(f"nothing to resume: {args.out} does not exist")
     with stop_on_ctrl_c() as stop:
-        loaded = _load_good_images(args.data, stop)
+        loaded = report.load_good_images(args.data, stop)
+        from core.config import SimulatorConfig, TrainConfig, model_preset
+        from core.images import split_held_out
+        from core.train import resolve_device, train
+
         images = [img for _, img in loaded]
         summary = report.data_summary(loaded, args.data)
         if args.method == "patchcore":
@@ -172,8 +151,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     files = expand_paths(args.images)
     if not files:
         raise UserError(f"no images found in {' '.join(args.images)}")
-    _check_out_folder(args.out)
-    det = _detector(args.model)
+    report.check_out_folder(args.out)
+    det = report.open_detector(args.model)
     thresholds = report.with_threshold(det.thresholds, args.threshold)
     with stop_on_ctrl_c() as stop:
         with report.bar(len(files), "inspecting", "img") as on_progress:
@@ -213,7 +192,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     cat = read_mvtec(args.data)
     if not cat.test:
         raise UserError(f"{args.data} has no test images (expected test/<type>/)")
-    det = _detector(args.model)
+    det = report.open_detector(args.model)
     with stop_on_ctrl_c() as stop, report.bar(len(cat.test), "evaluating", "img") as on_progress:
         res = evaluate_mvtec(det, cat, on_progress=on_progress, should_stop=stop.is_set)
     report.failures(res.result.failures + res.mask_failures)
@@ -227,7 +206,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     Otherwise open the GUI on the demo project.
     """
     if not args.headless and has_display():
-        return _run_app("main", "run_gui", demo=True)
+        return report.run_app("main", "run_gui", demo=True)
     from core.demo import DEMO_STEPS, run_demo
 
     steps = args.steps or DEMO_STEPS
@@ -254,35 +233,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _check_out_folder(out: str) -> None:
-    parent = Path(out).resolve().parent
-    if not parent.is_dir():
-        raise UserError(f"output folder does not exist: {parent}")
-
-
 def cmd_gui(args: argparse.Namespace) -> int:
     """Open the desktop application (optionally on a project)."""
     if args.project and not Path(args.project).exists():
         raise UserError(f"project not found: {args.project}")
-    return _run_app("main", "run_gui", project=args.project)
+    return report.run_app("main", "run_gui", project=args.project)
 
 
 def cmd_screenshots(args: argparse.Namespace) -> int:
     """Render the GUI's main views to PNG files (works without a display)."""
     if not has_display():
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    return _run_app("screenshots", "main", args.out)
-
-
-def _run_app(module: str, func: str, *a, **kw) -> int:
-    import importlib
-
-    try:
-        fn = getattr(importlib.import_module(f"app.{module}"), func)
-    except (ImportError, AttributeError) as exc:
-        raise UserError(f"the GUI is not available (app.{module}.{func}: {exc})") from None
-    rc = fn(*a, **kw)
-    return rc if isinstance(rc, int) else EXIT_OK
+    return report.run_app("screenshots", "main", args.out)
 
 
 # --------------------------------------------------------------------- parser

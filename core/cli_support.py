@@ -19,9 +19,15 @@ from typing import Any
 
 import numpy as np
 
+from core.errors import CoreError
 from core.types import FailedImage, InspectionResult, Progress, TrainProgress
 
 __all__ = ["Progress"]
+
+
+class UserError(CoreError):
+    """A command-line problem worth one ``error:`` line (not a bug)."""
+
 
 #: Default training budgets when neither --steps nor --minutes is given.
 DEFAULT_BUDGET = {
@@ -56,6 +62,46 @@ def stop_on_ctrl_c() -> Iterator[threading.Event]:
         yield event
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def load_good_images(data: str, stop: threading.Event) -> list[tuple[str, np.ndarray]]:
+    """Load a data folder's good images with a progress bar; skipped files are listed."""
+    from core.images import good_image_paths, load_images
+
+    paths = good_image_paths(data)
+    with bar(len(paths), "loading", "img") as on_progress:
+        loaded, failed = load_images(paths, on_progress=on_progress, should_stop=stop.is_set)
+    failures(failed)
+    if not loaded:
+        raise UserError(f"none of the {len(paths)} images in {data} could be read")
+    return loaded
+
+
+def open_detector(path: str):
+    """Load a checkpoint written by ``train`` (CheckpointError for foreign files)."""
+    from core.detectors import load_detector
+
+    if not Path(path).is_file():
+        raise UserError(f"model file not found: {path}")
+    return load_detector(path)
+
+
+def check_out_folder(out: str) -> None:
+    parent = Path(out).resolve().parent
+    if not parent.is_dir():
+        raise UserError(f"output folder does not exist: {parent}")
+
+
+def run_app(module: str, func: str, *a, **kw) -> int:
+    """Call ``app.<module>.<func>`` (the GUI); a missing GUI is a clear error."""
+    import importlib
+
+    try:
+        fn = getattr(importlib.import_module(f"app.{module}"), func)
+    except (ImportError, AttributeError) as exc:
+        raise UserError(f"the GUI is not available (app.{module}.{func}: {exc})") from None
+    rc = fn(*a, **kw)
+    return rc if isinstance(rc, int) else 0
 
 
 def warn(message: str) -> None:
