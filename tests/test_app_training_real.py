@@ -68,3 +68,21 @@ def test_tiny_training_cancels_and_keeps_a_checkpoint(qtbot, job):
     out = results[0]
     assert out.status == "cancelled" and out.steps < 100_000
     assert os.path.isfile(out.checkpoint_path)
+
+
+@pytest.mark.slow
+def test_patchcore_fit_in_the_background_gives_a_loadable_model(qtbot, job):
+    from dataclasses import replace
+
+    from core.detectors import load_detector
+
+    pc = replace(job(1), method="patchcore")
+    task = Task(run_training, pc, name="tiny-patchcore")
+    results = []
+    task.succeeded.connect(results.append)
+    with qtbot.waitSignal(task.finished, timeout=120_000):
+        task.start()
+    assert task.outcome == "ok"
+    out = results[0]
+    assert out.method == "patchcore" and out.status == "finished" and out.n_images == 4
+    assert load_detector(out.checkpoint_path).method == "patchcore"
