@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QWidget,
@@ -104,6 +105,7 @@ class ThresholdControls(QWidget):
         self.readout.setToolTip(
             "How many inspected images pass (OK) and fail (NG) at the image threshold"
         )
+        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.source = QLabel()
         self.source.setStyleSheet("color: #666;")
         self.source.setToolTip("Where the current thresholds come from")

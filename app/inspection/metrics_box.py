@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -94,6 +95,7 @@ class MetricsBox(QGroupBox):
         self.rates.setToolTip(
             "Precision / recall / false-positive rate at the current image threshold"
         )
+        self.rates.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
         self.btn_f1 = QPushButton("F1-optimal")
         self.btn_f1.setToolTip("Image threshold of maximum F1 on the labelled images")

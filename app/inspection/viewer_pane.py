@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from app.inspection.controls import LabelBar, ViewOptions
 from app.inspection.model import InspectionState
@@ -25,9 +26,15 @@ class ViewerPane(QWidget):
         self.title.setToolTip("The image on screen")
         self.badge = QLabel()
         self.badge.setToolTip("Verdict of the image on screen at the current image threshold")
+        self.badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        # fixed size: a text change on every threshold step must not re-layout the page
+        self.badge.setFixedWidth(
+            self.badge.fontMetrics().horizontalAdvance("NG  0.00000 ≥ 0.00000") + 60
+        )
         self.readout = QLabel(" ")
         self.readout.setStyleSheet("font-family: monospace; color: #333;")
         self.readout.setToolTip("Pixel under the mouse: position, RGB, anomaly value, residual")
+        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.options = ViewOptions()
         self.labelbar = LabelBar()
         lay = QVBoxLayout(self)
