@@ -120,7 +120,6 @@ class ImageView(QWidget):
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         cap_h = 18 if self._caption else 0
         area = QRectF(self.rect()).adjusted(0, 0, 0, -cap_h)
-        p.fillRect(area, self.palette().color(self.backgroundRole()).darker(115))
         if self._pixmap is not None and not self._pixmap.isNull():
             size = self._pixmap.size().scaled(
                 area.size().toSize(), Qt.AspectRatioMode.KeepAspectRatio
@@ -130,7 +129,8 @@ class ImageView(QWidget):
             p.drawPixmap(
                 QRectF(x, y, size.width(), size.height()), self._pixmap, QRectF(self._pixmap.rect())
             )
-        else:
+        else:  # an empty, lightly shaded box with the placeholder text
+            p.fillRect(area, self.palette().color(self.backgroundRole()).darker(108))
             p.setPen(self.palette().color(self.foregroundRole()))
             p.drawText(area, Qt.AlignmentFlag.AlignCenter, self._placeholder)
         if cap_h:
