@@ -206,6 +206,24 @@ def test_image_slider_and_box_change_verdicts_without_rerunning_model(qtbot, pan
     assert len(det.threads) == calls and panel.state.scores.tolist() == scores.tolist()
 
 
+def test_threshold_move_is_one_datachanged_not_a_rebuild(qtbot, panel, tmp_path):
+    inspected(qtbot, panel, tmp_path)
+    model = panel.batch.model
+    changes, resets, inserts = [], [], []
+    model.dataChanged.connect(
+        lambda a, b, _roles: changes.append((a.row(), a.column(), b.row(), b.column()))
+    )
+    model.modelReset.connect(lambda: resets.append(1))
+    model.rowsInserted.connect(lambda *_: inserts.append(1))
+    scores = np.sort(panel.state.scores)
+    panel.set_thresholds(image=float(scores[2] + scores[3]) / 2)  # verdicts of some rows change
+    flipped = np.flatnonzero(panel.state.verdicts != (panel.state.scores >= 0.5))
+    assert len(changes) == 1 and not resets and not inserts
+    assert changes[0] == (int(flipped.min()), 0, int(flipped.max()), COL_LABEL)  # whole rows: tint
+    panel.state.set_label([4], LABEL_OK)
+    assert changes[-1] == (4, COL_LABEL, 4, COL_LABEL)
+
+
 def test_state_changes_reach_widgets(qtbot, panel, tmp_path):
     inspected(qtbot, panel, tmp_path)
     panel.state.set_thresholds(image=0.123, pixel=0.4, source="from code")
@@ -400,6 +418,7 @@ def test_restored_state_without_maps_refuses_export_with_reason(qtbot, panel, tm
     fresh.status_message.connect(msgs.append)
     fresh.state.load_dict(d)
     assert fresh.batch.proxy.rowCount() == 3
+    assert fresh.pane.row == 0 and "no anomaly map" in fresh.pane.title.text()
     assert not fresh.export_to(str(tmp_path / "x.h5"))
     assert "re-inspect" in msgs[-1]
     fresh.set_detector(FakeDetector(), None)

@@ -73,7 +73,8 @@ class ItemTableModel(QAbstractTableModel):
             if kind == "updated":
                 for i in idx:
                     self._pixmaps.pop(int(i), None)
-            first_col = COL_IMAGE if kind == "updated" else COL_SCORE
+            # verdicts tint whole rows; labels change one column; updates change everything
+            first_col = COL_LABEL if kind == "labels" else COL_IMAGE
             self.dataChanged.emit(
                 self.index(int(idx.min()), first_col), self.index(int(idx.max()), COL_LABEL)
             )

@@ -178,7 +178,11 @@ class InspectionPanel(QWidget):
         if kind in ("inserted", "updated", "reset", "labels"):
             self._refresh_timer.start()
             if kind == "reset":
-                self.pane.show_row(self.batch.current_row())
+                row = self.batch.current_row()
+                if row is None and len(self.state):
+                    self.batch.select_row(0)
+                else:
+                    self.pane.show_row(row)
             elif (
                 kind == "updated"
                 and self.pane.row is not None
