@@ -438,3 +438,23 @@ def test_shutdown_cancels_a_running_inspection(qtbot, panel, tmp_path):
     assert time.monotonic() - t0 < 3.0
     QApplication.processEvents()
     assert len(panel.state) < 40
+
+
+def test_every_control_has_a_tooltip(panel):
+    from PySide6.QtWidgets import QAbstractButton, QAbstractSlider, QAbstractSpinBox, QComboBox
+
+    controls = [
+        w
+        for kind in (QAbstractButton, QAbstractSlider, QAbstractSpinBox, QComboBox)
+        for w in panel.findChildren(kind)
+        if not w.objectName().startswith("qt_")  # Qt's own internals (scroll bars, ...)
+        and not isinstance(w.parent(), QAbstractSpinBox)
+    ]
+    controls = [w for w in controls if type(w).__name__ != "QScrollBar"]
+    assert len(controls) > 20
+    missing = [
+        f"{type(w).__name__} {getattr(w, 'text', lambda: '')()!r}"
+        for w in controls
+        if not w.toolTip()
+    ]
+    assert missing == []
