@@ -96,7 +96,24 @@ def mask_from_rle(rle: dict[str, Any]) -> np.ndarray:
     return np.repeat(values, counts).reshape(h, w)
 
 
+def item_from_entry(e: dict[str, Any]) -> InspectedItem:
+    """An item of a project-file entry (``InspectionState.to_dict()["items"][i]``), no arrays."""
+    lo, hi = e.get("map_range", (0.0, 1.0))
+    return InspectedItem(
+        path=str(e["path"]),
+        key=None,
+        score=float(e["score"]),
+        shape=(int(e["shape"][0]), int(e["shape"][1])),
+        thumbnail=None,
+        map_min=float(lo),
+        map_max=float(hi),
+        label=int(e.get("label", UNLABELLED)),
+        gt_mask=None if e.get("mask") is None else mask_from_rle(e["mask"]),
+    )
+
+
 __all__ = [
+    "item_from_entry",
     "LABEL_DEFECT",
     "LABEL_OK",
     "STATE_VERSION",

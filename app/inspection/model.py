@@ -36,7 +36,7 @@ from app.inspection.items import (
     InspectedItem,
     StateError,
     VerdictCounts,
-    mask_from_rle,
+    item_from_entry,
     mask_to_rle,
 )
 from app.inspection.store import IMAGE, MAP, RECONSTRUCTION, ArrayStore
@@ -366,20 +366,7 @@ class InspectionState:
             )
         try:
             thresholds = Thresholds.from_dict(d.get("thresholds", {}))
-            items = [
-                InspectedItem(
-                    path=str(e["path"]),
-                    key=None,
-                    score=float(e["score"]),
-                    shape=(int(e["shape"][0]), int(e["shape"][1])),
-                    thumbnail=None,
-                    map_min=float(e.get("map_range", (0.0, 1.0))[0]),
-                    map_max=float(e.get("map_range", (0.0, 1.0))[1]),
-                    label=int(e.get("label", UNLABELLED)),
-                    gt_mask=None if e.get("mask") is None else mask_from_rle(e["mask"]),
-                )
-                for e in d.get("items", [])
-            ]
+            items = [item_from_entry(e) for e in d.get("items", [])]
             failures = [
                 FailedImage(str(f["path"]), str(f["reason"])) for f in d.get("failures", [])
             ]
@@ -410,6 +397,5 @@ __all__ = [
     "InspectionState",
     "StateError",
     "VerdictCounts",
-    "mask_from_rle",
     "mask_to_rle",
 ]

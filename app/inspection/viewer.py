@@ -16,6 +16,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from app.inspection.brush import MASK_LUT, MaskItem
 from app.inspection.render import (
     contour_polyline,
     defect_mask,
@@ -27,55 +28,11 @@ from app.inspection.render import (
 )
 
 MAX_CONTOUR_POINTS = 200_000  # beyond this the outline is skipped (noise at a low threshold)
-MASK_LUT = np.array([[0, 0, 0, 0], [255, 0, 255, 110]], np.uint8)  # painted mask: magenta
 
 
 def colormap_lut(name: str) -> np.ndarray:
     """(256, 3) uint8 colours of a pyqtgraph colour map (``inferno``, ``turbo``, ...)."""
     return pg.colormap.get(name).getLookupTable(0.0, 1.0, 256, alpha=False).astype(np.uint8)
-
-
-class _MaskItem(pg.ImageItem):
-    """The painted defect mask; paints/erases with the mouse when a brush is active."""
-
-    def __init__(self, viewer: ImageViewer) -> None:
-        super().__init__(axisOrder="row-major")
-        self._viewer = viewer
-        self._last: tuple[int, int] | None = None
-
-    def mouseDragEvent(self, ev) -> None:  # noqa: N802 - Qt naming
-        v = self._viewer
-        if v.brush_mode is None or ev.button() != pg.QtCore.Qt.MouseButton.LeftButton:
-            ev.ignore()
-            return
-        ev.accept()
-        self._paint(ev.pos(), start=ev.isStart())
-        if ev.isFinish():
-            self._last = None
-            v.mask_edited.emit(v.mask.copy())
-
-    def mouseClickEvent(self, ev) -> None:  # noqa: N802 - Qt naming
-        v = self._viewer
-        if v.brush_mode is None or ev.button() != pg.QtCore.Qt.MouseButton.LeftButton:
-            ev.ignore()
-            return
-        ev.accept()
-        self._paint(ev.pos(), start=True)
-        self._last = None
-        v.mask_edited.emit(v.mask.copy())
-
-    def _paint(self, pos: QPointF, start: bool) -> None:
-        import cv2
-
-        v = self._viewer
-        pt = (int(pos.x()), int(pos.y()))
-        value = 1 if v.brush_mode == "paint" else 0
-        if start or self._last is None:
-            cv2.circle(v.mask, pt, v.brush_radius, value, -1)
-        else:
-            cv2.line(v.mask, self._last, pt, value, 2 * v.brush_radius + 1)
-        self._last = pt
-        self.setImage(v.mask, autoLevels=False, levels=(0, 1), lut=MASK_LUT)
 
 
 class ImageViewer(QWidget):
@@ -119,7 +76,7 @@ class ImageViewer(QWidget):
         self.main_vb = lay.addViewBox(row=0, col=0, rowspan=6, lockAspect=True, invertY=True)
         self.base = pg.ImageItem(axisOrder="row-major")
         self.overlay = pg.ImageItem(axisOrder="row-major")
-        self.mask_item = _MaskItem(self)
+        self.mask_item = MaskItem(self)
         self.contours = pg.PlotCurveItem(pen=pg.mkPen("#00e5ff", width=1.6), connect="finite")
         for z, item in enumerate((self.base, self.overlay, self.mask_item, self.contours)):
             item.setZValue(z)
