@@ -320,7 +320,8 @@ class PixelMetrics:
     n_images: int
     n_defect_masks: int
     pixel_threshold: float | None  # suggestion from good-labelled maps, if any
-    detail: str
+    detail: str  # what was counted
+    threshold_detail: str = ""  # how the suggestion was made (core.thresholds wording)
 
 
 def pixel_metrics_job(
@@ -357,13 +358,12 @@ def pixel_metrics_job(
         on_progress(Progress(n + 1, len(refs), "pixel metrics"))
     n_def = sum(1 for m in masks if m.any())
     auroc = pixel_auroc(masks, maps) if masks and n_def else math.nan
-    thr = None
-    detail = f"{len(masks)} image(s), {n_def} with a defect mask"
+    thr, how = None, ""
     if good_maps:
         s = pixel_from_good_maps(good_maps, percentile=percentile)
-        thr = float(s.value)
-        detail += f"; pixel threshold {s.rule}"
-    return PixelMetrics(float(auroc), len(masks), n_def, thr, detail)
+        thr, how = float(s.value), s.detail
+    detail = f"{len(masks)} image(s), {n_def} with a defect mask"
+    return PixelMetrics(float(auroc), len(masks), n_def, thr, detail, how)
 
 
 __all__ = [

@@ -56,6 +56,7 @@ class MetricsBox(QGroupBox):
         self._labels = np.empty(0, np.int8)
         self._scores = np.empty(0, np.float64)
         self._pixel_value: float | None = None
+        self._pixel_detail = ""
         self.auroc = QLabel()
         self.auroc.setToolTip(
             "Image AUROC over the labelled images (needs OK and defective labels)"
@@ -175,9 +176,11 @@ class MetricsBox(QGroupBox):
             f"Pixel AUROC: <b>{_fmt(result.pixel_auroc)}</b> &nbsp;({result.detail})"
         )
         self._pixel_value = result.pixel_threshold
+        self._pixel_detail = result.threshold_detail
         self.btn_use_pixel.setEnabled(self._pixel_value is not None)
         if self._pixel_value is not None:
             self.btn_use_pixel.setText(f"Use pixel threshold {self._pixel_value:.4f}")
+            self.btn_use_pixel.setToolTip(f"Apply this pixel threshold: {result.threshold_detail}")
 
     # ----------------------------------------------------------------- suggestions
     def _suggest(self, rule: str) -> None:
@@ -196,7 +199,7 @@ class MetricsBox(QGroupBox):
 
     def _use_pixel(self) -> None:
         if self._pixel_value is not None:
-            self.pixel_suggested.emit(self._pixel_value, "pixel threshold from OK-labelled maps")
+            self.pixel_suggested.emit(self._pixel_value, f"pixel: {self._pixel_detail}")
 
 
 __all__ = ["MetricsBox"]
