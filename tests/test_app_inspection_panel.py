@@ -458,3 +458,13 @@ def test_every_control_has_a_tooltip(panel):
         if not w.toolTip()
     ]
     assert missing == []
+
+
+def test_paths_added_during_an_export_are_inspected_after_it(qtbot, panel, tmp_path):
+    inspected(qtbot, panel, tmp_path, n=4)
+    more = make_images(tmp_path / "more", n=2, seed=5)
+    assert panel.export_to(str(tmp_path / "b.h5"))
+    panel.add_paths(more)  # busy: queued
+    assert panel.session.pending == more
+    wait_idle(qtbot, panel)
+    assert (tmp_path / "b.h5").exists() and len(panel.state) == 6

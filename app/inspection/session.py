@@ -41,6 +41,8 @@ class InspectionSession(QObject):
         self.export_meta: dict = {"method": "unknown", "model_config": {}}
         self.pending: list[str] = []
         jobbar.message.connect(self.message.emit)
+        # queued inspections start when any job (inspection, export, ...) ends
+        jobbar.busy_changed.connect(lambda busy: None if busy else self._start_pending_later())
 
     def set_detector(self, detector, checkpoint_path: str | None = None) -> None:
         """Use ``detector`` for new inspections and adopt its thresholds; start queued paths."""
@@ -77,7 +79,6 @@ class InspectionSession(QObject):
             on_result=self._on_inspected,
             on_report=self._on_chunk,
             keep=lambda r: isinstance(r, InspectedChunk),
-            on_end=self._start_pending_later,
         )
 
     def _on_chunk(self, chunk: InspectedChunk) -> None:
