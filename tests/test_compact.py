@@ -19,7 +19,7 @@ CROP = 96
 def surface(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """A grey brushed-metal-like surface: vertical streaks + smooth shading, (h, w, 3) uint8."""
     streaks = np.repeat(rng.normal(0, 12, (1, w)), h, 0)
-    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    _, xx = np.mgrid[0:h, 0:w] / max(h, w)
     shade = 40 * np.sin(2 * np.pi * (xx * rng.uniform(0.5, 1.5) + rng.random()))
     g = np.clip(120 + streaks + shade + rng.normal(0, 4, (h, w)), 0, 255).astype(np.uint8)
     return np.repeat(g[..., None], 3, 2)
