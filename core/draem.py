@@ -27,7 +27,6 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
@@ -238,27 +237,18 @@ class DraemDetector:
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             rec, logits = self._network()(x)
-            prob = torch.softmax(logits.float(), dim=1)[:, 1:2]
-            k = SCORE_KERNEL
-            scores = F.avg_pool2d(prob, k, stride=1, padding=k // 2).amax(
-                dim=(1, 2, 3)
-            )  # [official]
-            maps = prob[:, 0].cpu().numpy()
-            scores_np = scores.cpu().numpy()
+            maps = torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy()
             rec_np = None
             if rec is not None:
-                rec_np = (
-                    (rec.float().clamp(0, 1) * 255.0)
-                    .round()
-                    .byte()
-                    .permute(0, 2, 3, 1)
-                    .cpu()
-                    .numpy()
-                )
+                rec_u8 = (rec.float().clamp(0, 1) * 255.0).round().byte()
+                rec_np = rec_u8.permute(0, 2, 3, 1).cpu().numpy()
         preds = []
         for j, img in enumerate(images):
             h, w = img.shape[:2]
             amap = maps[j]
+            # [paper] score at model resolution; the cv2 box filter equals [official]'s
+            # avg_pool2d and is much faster than torch's on the CPU
+            score = anomaly_score(amap)
             if amap.shape != (h, w):
                 amap = np.clip(cv2.resize(amap, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
             recon = None
@@ -266,15 +256,11 @@ class DraemDetector:
                 r = rec_np[j]
                 if r.shape[2] == 1:
                     r = np.repeat(r, 3, axis=2)
-                recon = (
-                    cv2.resize(r, (w, h), interpolation=cv2.INTER_LINEAR)
-                    if r.shape[:2] != (h, w)
-                    else r
-                )
-                recon = np.ascontiguousarray(recon)
-            preds.append(
-                Prediction(np.ascontiguousarray(amap, dtype=np.float32), float(scores_np[j]), recon)
-            )
+                if r.shape[:2] != (h, w):
+                    r = cv2.resize(r, (w, h), interpolation=cv2.INTER_LINEAR)
+                recon = np.ascontiguousarray(r)
+            amap = np.ascontiguousarray(amap, dtype=np.float32)
+            preds.append(Prediction(amap, score, recon))
         return preds
 
 
