@@ -6,8 +6,8 @@ Choices and their references:
 * LR schedule: [official] MultiStepLR (x ``lr_gamma`` = 0.2 at 80 % and 90 % of the
   epochs), scaled to the budget: the LR is set every step from the fraction of the
   budget used (steps done / step budget, or elapsed / minutes budget, whichever is
-  further).  ([paper] states x0.1 at 400/600 of 700 epochs; anomalib follows
-  [official].)
+  further).  [paper] instead states x0.1 after epochs 400 and 600 of 700; set
+  ``TrainConfig(lr_milestones=(4/7, 6/7), lr_gamma=0.1)`` to follow it.
 * Loss: ``core.loss.DraemLoss`` (L2 + SSIM + focal, [official]); a model may bring its
   own via a ``make_loss()`` method (e.g. the ``compact`` preset).
 * Mixed precision only on CUDA: bf16 autocast where supported (no loss scaling
