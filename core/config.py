@@ -184,7 +184,15 @@ def model_preset(name: str) -> ModelConfig:
     if name == "paper":
         return ModelConfig(preset="paper")
     if name == "compact":
-        return ModelConfig(preset="compact", image_size=(128, 128), recon_width=32, disc_width=16)
+        return ModelConfig(
+            preset="compact",
+            image_size=(224, 224),
+            recon_width=32,
+            disc_width=32,
+            keep_aspect=True,
+            work_area=320,
+            backbone="efficientnet_lite0",
+        )
     raise ConfigError(f"unknown preset {name!r}; choose 'paper' or 'compact'")
 
 

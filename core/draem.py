@@ -2,7 +2,10 @@
 
 Inference ([paper] Sec. 3.4, [official] ``test_DRAEM.py``):
 
-1. each RGB uint8 image (any size) is resized to the model's ``image_size`` with
+1. each RGB uint8 image (any size) is resized to its working size
+   (``core.geometry.working_size``: the model's ``image_size``, or with
+   ``ModelConfig.keep_aspect`` the aspect ratio kept, at most ``work_area``^2 pixels;
+   a batch holds consecutive images of one working size) with
    the same rule as the training simulator (``AnomalySimulator.prepare``: INTER_AREA
    when shrinking both axes, else INTER_LINEAR) and scaled to [0, 1];
 2. batched forward pass in eval mode; the anomaly map is ``softmax(logits)[:, 1]``;
@@ -33,6 +36,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from core.checkpoint import SCHEMA_VERSION, load_checkpoint, save_checkpoint
 from core.config import ModelConfig, Thresholds
 from core.errors import Cancelled, CheckpointError, ConfigError, DatasetError
+from core.geometry import working_size
 from core.model import build_model
 from core.train_parts import resolve_device
 from core.types import (
@@ -70,6 +74,20 @@ def resize_like_simulator(image: np.ndarray, size: tuple[int, int]) -> np.ndarra
         return image
     shrink = image.shape[0] > h and image.shape[1] > w
     return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def _batches(images: list[np.ndarray], batch_size: int, cfg: ModelConfig) -> list[tuple[int, int]]:
+    """(start, stop) of consecutive runs of at most ``batch_size`` images with one working size."""
+    out, start = [], 0
+    for i in range(1, len(images) + 1):
+        if (
+            i == len(images)
+            or i - start >= batch_size
+            or working_size(*images[i].shape[:2], cfg) != working_size(*images[start].shape[:2], cfg)
+        ):
+            out.append((start, i))
+            start = i
+    return out
 
 
 def fuse_for_inference(model: nn.Module) -> nn.Module:
@@ -219,15 +237,15 @@ class DraemDetector:
         checked = [_check_image(img, i) for i, img in enumerate(images)]
         out: list[Prediction] = []
         n = len(checked)
-        for start in range(0, n, batch_size):
+        for start, stop in _batches(checked, batch_size, self.model_config):
             if should_stop():
                 raise Cancelled(f"prediction cancelled after {start} of {n} images")
-            out.extend(self._predict_batch(checked[start : start + batch_size]))
+            out.extend(self._predict_batch(checked[start:stop]))
             on_progress(Progress(len(out), n, f"predicted {len(out)}/{n} images"))
         return out
 
     def _predict_batch(self, images: list[np.ndarray]) -> list[Prediction]:
-        size = tuple(self.model_config.image_size)
+        size = working_size(*images[0].shape[:2], self.model_config)  # same for the whole batch
         gray = self.model_config.in_channels == 1
         arr = []
         for img in images:

@@ -207,6 +207,10 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     ``compact``: for now the same DRAEM architecture with the small widths of
     ``model_preset("compact")``.  Seed torch before calling for reproducible weights.
     """
+    if cfg.backbone != "none":  # frozen pretrained encoder + head: see core/compact.py
+        from core.compact import CompactDraem
+
+        return CompactDraem(cfg)
     if cfg.preset in ("paper", "compact"):
         model = DraemNet(cfg)
     else:  # pragma: no cover - ModelConfig already validates the preset

@@ -186,7 +186,10 @@ class _Run:
         from core.simulator import AnomalySimulator
 
         tc = self.tc
-        sim = AnomalySimulator(self.sc, seed=tc.seed)
+        if hasattr(self.model, "make_simulator"):  # e.g. the compact preset's crops + surface defects
+            sim = self.model.make_simulator(self.sc, self.images, tc.seed)
+        else:
+            sim = AnomalySimulator(self.sc, seed=tc.seed)
         stream = make_loader(self.images, sim, tc.batch_size, tc.num_workers, tc.seed,
                              start_index=self.step * tc.batch_size, pin_memory=self.device == "cuda")  # fmt: skip
         step0, elapsed0, wait0, t0 = self.step, self.elapsed, self.wait_s, time.perf_counter()
@@ -200,7 +203,8 @@ class _Run:
                     return "finished"
                 if should_stop():
                     return "cancelled"
-                lr = lr_at(tc, self.budget.fraction(self.step, self.elapsed))
+                schedule = getattr(self.model, "lr_at", lr_at)  # a model may bring its own
+                lr = schedule(tc, self.budget.fraction(self.step, self.elapsed))
                 batch = next(stream)
                 self.wait_s = wait0 + stream.wait_s
                 values, outputs = self._train_step(batch, lr)

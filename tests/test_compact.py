@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -73,7 +75,9 @@ def trained():
 
 
 def test_preset_and_shapes():
-    assert model_preset("compact").preset == "compact"
+    cfg = model_preset("compact")
+    assert cfg.preset == "compact" and cfg.keep_aspect and cfg.backbone == "efficientnet_lite0"
+    assert model_preset("paper").backbone == "none" and not model_preset("paper").keep_aspect
     model = CompactDraem(small_config())
     rec, logits = model(torch.rand(2, 3, 50, 70))  # not multiples of 16
     assert rec is None and logits.shape == (2, 2, 50, 70) and logits.dtype == torch.float32
@@ -182,3 +186,28 @@ def test_lr_schedule_warms_up_and_decays():
     peak = int(np.argmax(lrs))
     assert 3 <= peak <= 6 and max(lrs) == pytest.approx(10 * tc.lr)
     assert lrs[-1] < 1e-9 and all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1 :], strict=False))
+
+
+def test_time_budget_honoured(tmp_path):
+    """core.train with minutes=0.05 (3 s) on the compact network stops within a few seconds of it."""
+    from core.detectors import load_detector
+    from core.train import train
+
+    rng = np.random.default_rng(2)
+    images = [surface(rng, 120, 200) for _ in range(6)]
+    tc = TrainConfig(minutes=0.05, batch_size=4, num_workers=0, seed=0, device="cpu")
+    t0 = time.perf_counter()
+    res = train(
+        images,
+        model_config=small_config(),
+        sim_config=SimulatorConfig(source="colour"),
+        train_config=tc,
+        out_path=tmp_path / "m.pt",
+    )
+    wall = time.perf_counter() - t0
+    assert res.status == "finished" and res.steps >= 1
+    assert 3.0 <= res.elapsed_s <= 3.0 + 3.0, res.elapsed_s  # one step past the budget at most
+    assert wall < 3.0 + 20.0, wall  # plus model/checkpoint set-up and thresholds
+    det = load_detector(str(tmp_path / "m.pt"))
+    pred = det.predict([images[0][:100, :180]])[0]
+    assert pred.anomaly_map.shape == (100, 180) and pred.reconstruction is None
