@@ -78,7 +78,7 @@ class MainWindow(QMainWindow):
         self.nav.addItems([f"{i + 1}  {name}" for i, name in enumerate(PAGES)])
         for i, tip in enumerate(TOOLTIPS):
             self.nav.item(i).setToolTip(tip)
-        self.nav.setFixedWidth(210)
+        self.nav.setFixedWidth(236)
         self.nav.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.stack = QStackedWidget()
         for page in self.pages:

@@ -17,7 +17,20 @@ CURVES = (
     ("ssim", "SSIM", (0, 158, 115)),
     ("focal", "focal", (230, 159, 0)),
 )
+#: Weight of the newest report in the displayed curves (the history keeps raw values).
+SMOOTHING = 0.15
 EXTRA_COLOURS = ((204, 121, 167), (213, 94, 0), (0, 114, 178), (240, 228, 66))
+
+
+def ema(y: np.ndarray, alpha: float = SMOOTHING) -> np.ndarray:
+    """Exponential moving average for display (NaN entries stay NaN and are skipped)."""
+    out = np.full_like(y, np.nan)
+    acc = np.nan
+    for i, v in enumerate(y):
+        if np.isfinite(v):
+            acc = v if not np.isfinite(acc) else (1 - alpha) * acc + alpha * v
+            out[i] = acc
+    return out
 
 
 class LossPlot(pg.PlotWidget):
@@ -28,7 +41,8 @@ class LossPlot(pg.PlotWidget):
         self.setBackground(None)
         self.showGrid(x=True, y=True, alpha=0.25)
         self.setLabel("bottom", "step")
-        self.setLabel("left", "loss")
+        self.setLabel("left", "loss (smoothed)")
+        self.getAxis("left").enableAutoSIPrefix(False)
         self.setLogMode(y=True)
         self.addLegend(offset=(-10, 10))
         self.setMouseEnabled(x=True, y=False)
@@ -70,7 +84,7 @@ class LossPlot(pg.PlotWidget):
             values.append(float(v) if v is not None and np.isfinite(v) and v > 0 else np.nan)
         x = np.asarray(self._steps, dtype=np.float64)
         for key, curve in self._curves.items():
-            y = np.asarray(self._values[key], dtype=np.float64)
+            y = ema(np.asarray(self._values[key], dtype=np.float64))
             if np.isfinite(y).any():
                 curve.setData(x, y, connect="finite")
 
@@ -100,11 +114,9 @@ class PreviewStrip(QWidget):
 
     def show_preview(self, p: TrainPreview) -> None:
         self.views["image"].set_image(outline(p.image, p.mask > 0.5))
-        if p.reconstruction is not None:
-            self.views["reconstruction"].set_image(p.reconstruction)
-        else:
-            self.views["reconstruction"].set_image(None)
-            self.views["reconstruction"].set_placeholder("(no reconstruction in this preset)")
+        # the compact preset has no reconstructive sub-network: its view is hidden
+        self.views["reconstruction"].setVisible(p.reconstruction is not None)
+        self.views["reconstruction"].set_image(p.reconstruction)
         self.views["mask"].set_image(p.mask.astype(np.float32))
         self.views["prediction"].set_image(colorize(p.prediction))
 
@@ -122,6 +134,6 @@ def describe_progress(p: TrainProgress) -> str:
     if p.eta_s is not None:
         parts.append(f"ETA {format_duration(p.eta_s)}")
     parts.append(f"elapsed {format_duration(p.elapsed_s)}")
-    if p.message:
+    if p.message and not p.message.startswith("step"):
         parts.append(p.message)
     return " · ".join(parts)
