@@ -34,12 +34,12 @@ from core.types import (
 )
 
 #: Seconds per batch-8 training step by (preset, device kind), used when the
-#: project has no finished run to learn from.  CPU figures: this project's
-#: 2-core development machine (paper: issue 5, "about a minute per step");
+#: project has no finished run to learn from.  CPU figures: docs/benchmarks.md on
+#: this project's 2-core machine (compact 3.8-6.3 steps/s, paper 68 s/step);
 #: CUDA figures: rough, for a current data-centre GPU.
 DEFAULT_S_PER_STEP = {
-    ("compact", "cpu"): 0.45,
-    ("paper", "cpu"): 60.0,
+    ("compact", "cpu"): 0.2,
+    ("paper", "cpu"): 70.0,
     ("compact", "cuda"): 0.02,
     ("paper", "cuda"): 0.15,
 }
