@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from core.errors import Cancelled, ImageLoadError
-from core.images import load_image
+from core.images import list_images, load_image
 from core.types import FailedImage, ProgressCallback, StopCallback, ignore_progress, never_stop
 
 THUMB_SIDE = 112
@@ -62,6 +62,28 @@ class ScanResult:
 
     infos: tuple[ImageInfo, ...]
     failures: tuple[FailedImage, ...]
+
+
+def collect_images(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """Files and folders → absolute image file paths (folders searched recursively).
+
+    Input order is kept and duplicates dropped; files are kept whatever their
+    extension (a bad one is then reported by :func:`scan_images`, not silently
+    ignored).  No symlinks are resolved, so it is cheap for thousands of files.
+
+    Raises:
+        core.errors.DatasetError: a folder cannot be listed.
+    """
+    out: list[str] = []
+    seen: set[str] = set()
+    for item in paths:
+        p = os.path.abspath(os.fspath(item))
+        for f in list_images(p) if os.path.isdir(p) else [p]:
+            s = os.path.normpath(str(f))
+            if s not in seen:
+                seen.add(s)
+                out.append(s)
+    return out
 
 
 def thumbnail(img: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:
@@ -133,17 +155,20 @@ def summarize(infos: Sequence[ImageInfo]) -> tuple[str, list[str]]:
     if not infos:
         return "no images", []
     sizes = Counter((i.width, i.height) for i in infos)
-    size_txt = ", ".join(f"{w}×{h} ({n})" for (w, h), n in sizes.most_common(3))
-    if len(sizes) > 3:
-        size_txt += f", … {len(sizes) - 3} more sizes"
+    if len(sizes) <= 3:
+        size_txt = ", ".join(f"{w}×{h} ({n})" for (w, h), n in sizes.most_common())
+    else:
+        ws, hs = [w for w, _ in sizes], [h for _, h in sizes]
+        size_txt = f"{min(ws)}–{max(ws)} × {min(hs)}–{max(hs)} px ({len(sizes)} sizes)"
     n_gray = sum(i.gray for i in infos)
     kind = "grayscale" if n_gray == len(infos) else "colour" if n_gray == 0 else "mixed"
     summary = f"{len(infos)} images · {kind} · {size_txt}"
     warnings = []
     if len(sizes) > 1:
+        ratios = [w / h for w, h in sizes]
         warnings.append(
-            f"Mixed sizes ({len(sizes)} different): every image is resized to the model's input size, "
-            "so different aspect ratios are distorted differently."
+            f"Mixed sizes ({len(sizes)} different, width/height {min(ratios):.2f}–{max(ratios):.2f}): "
+            "the model works at one input size, so check that they all show the product the same way."
         )
     if 0 < n_gray < len(infos):
         warnings.append(

@@ -172,11 +172,11 @@ class Project:
 
     def rel(self, path: str | os.PathLike) -> str:
         """How a path is stored: relative to the root when inside it, else absolute."""
-        p = Path(path).expanduser().resolve()
-        try:
-            return p.relative_to(self.root).as_posix()
-        except ValueError:
-            return str(p)
+        p = os.path.abspath(os.path.expanduser(os.fspath(path)))  # no symlink lookups: cheap
+        root = str(self.root)
+        if p == root or p.startswith(root + os.sep):
+            return Path(os.path.relpath(p, root)).as_posix()
+        return p
 
     def abs(self, stored: str) -> Path:
         """The absolute path of a stored path."""

@@ -71,7 +71,7 @@ def test_drop_folder_fills_grid_and_lists_corrupt_file(qtbot, page, images):
     page.status_message.connect(messages.append)
     _drop(page, [images])
     project = page.adapter.project
-    assert len(project.good_images) == 5  # widget → model
+    qtbot.waitUntil(lambda: len(project.good_images) == 5, timeout=5000)  # widget → model
     qtbot.waitUntil(lambda: page._task is None and len(page.model.infos) == 4, timeout=5000)
     assert page.model.rowCount() == 5
     assert list(page.model.failures) == [str(images / "broken.png")]
@@ -103,14 +103,18 @@ def test_model_changes_reach_the_widget_and_selection_removal(qtbot, page, image
     empty = images.parent / "empty"
     empty.mkdir()
     _drop(page, [empty])
-    assert messages == ["No images found in what was added."]
+    qtbot.waitUntil(lambda: messages == ["No images found in what was added."], timeout=5000)
 
 
 def test_switching_project_resets_the_grid(qtbot, page, images, tmp_path):
     page.add_paths([images])
     other = Project(tmp_path / "other")
-    page.adapter.set_project(other)
-    assert page.model.rowCount() == 0 and page.summary.text() == "no images"
+    page.adapter.set_project(other)  # before the folder listing came back
+    qtbot.waitUntil(
+        lambda: page._listing is not None and not page._listing.is_running(), timeout=5000
+    )
+    assert other.good_images == [] and page.model.rowCount() == 0
+    assert page.summary.text() == "no images"
 
 
 def test_scan_reports_every_item_once(images):

@@ -22,14 +22,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.imagescan import THUMB_SIDE, ImageInfo, ScanProgress, scan_images, summarize
+from app.imagescan import (
+    THUMB_SIDE,
+    ImageInfo,
+    ScanProgress,
+    collect_images,
+    scan_images,
+    summarize,
+)
 from app.project_qt import ProjectAdapter
 from app.settings import Settings
 from app.widgets.common import SPACING, MessageList, button
 from app.widgets.thumbnails import PATH_ROLE, ThumbnailModel
 from app.workers import Task
-from core.errors import CoreError
-from core.images import IMAGE_EXTENSIONS, expand_paths
+from core.images import IMAGE_EXTENSIONS
 from core.types import FailedImage
 
 
@@ -44,6 +50,7 @@ class GoodImagesPage(QWidget):
         self.settings = settings
         self._task: Task | None = None
         self._queued: list[str] = []
+        self._listing: Task | None = None
         self.setAcceptDrops(True)
 
         self.model = ThumbnailModel(self)
@@ -107,26 +114,28 @@ class GoodImagesPage(QWidget):
         self._on_project_replaced(adapter.project)
 
     # ----------------------------------------------------------------- actions
-    def add_paths(self, paths: list[str | Path]) -> int:
-        """Add files and/or folders (folders are searched recursively). Returns how many were new."""
-        project = self.adapter.project
-        if project is None:
+    def add_paths(self, paths: list[str | Path]) -> None:
+        """Add files and/or folders; folders are listed in the background, then added."""
+        if self.adapter.project is None:
             self.status_message.emit("Open or create a project first.")
-            return 0
-        try:
-            files = expand_paths(paths)
-        except CoreError as exc:
-            self.status_message.emit(str(exc))
-            return 0
+            return
+        task = Task(collect_images, [str(p) for p in paths], parent=self, pass_callbacks=False)
+        target = self.adapter.project
+        task.succeeded.connect(lambda files: self._add_files(files, target))
+        task.failed.connect(self.status_message.emit)
+        self._listing = task
+        task.start()
+
+    def _add_files(self, files: list[str], target) -> None:
+        project = self.adapter.project
+        if project is None or project is not target:  # another project was opened meanwhile
+            return
         if not files:
             self.status_message.emit("No images found in what was added.")
-            return 0
+            return
         n = project.add_good_images(files)
-        self.status_message.emit(
-            f"Added {n} image(s)"
-            + (f", {len(files) - n} already present" if n < len(files) else "")
-        )
-        return n
+        dup = f", {len(files) - n} already present" if n < len(files) else ""
+        self.status_message.emit(f"Added {n} image(s){dup}")
 
     def add_files_dialog(self) -> None:
         exts = " ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS))
