@@ -36,6 +36,20 @@ TOOLTIPS = (
     "Inspect new images, set thresholds, label, export (Ctrl+5)",
 )
 
+SHORTCUTS = """Everywhere
+  Ctrl+1 … Ctrl+5   go to a page          Ctrl+N / Ctrl+O / Ctrl+S   new / open / save project
+  Ctrl+Shift+S      save project as…      Ctrl+Q   quit              F1   this list
+Good images
+  Ctrl+I   add files        Ctrl+Shift+I   add a folder        Del   remove selected
+Synthetic anomalies
+  Ctrl+R   next samples
+Training
+  Ctrl+Return   start        Esc   cancel (the last checkpoint is kept)
+Inspection
+  G / O  label OK and next   D  defective and next   U  clear label   J / K  next / previous
+  B / E  paint / erase mask  [ ]  brush size   F  fit   C  outlines   PgUp / PgDown  nudge threshold
+  Ctrl+I  add images   Ctrl+Shift+O  open an export   Ctrl+Shift+E  export   Ctrl+R  re-inspect"""
+
 
 def make_inspection_panel(parent=None):
     """E2's ``app.inspection.panel.InspectionPanel``, or a placeholder while it is missing."""
@@ -179,6 +193,7 @@ class MainWindow(QMainWindow):
             "Stop; the last checkpoint is kept",
         )
         h = bar.addMenu("&Help")
+        self._action(h, "Keyboard shortcuts", self._shortcuts, "F1", "List the keyboard shortcuts")
         self._action(h, "About", self._about, None, "About this application")
 
     def _fill_recent_menu(self) -> None:
@@ -241,6 +256,9 @@ class MainWindow(QMainWindow):
         )
         if folder:
             self.controller.save_as(folder)
+
+    def _shortcuts(self) -> None:
+        QMessageBox.information(self, "Keyboard shortcuts", SHORTCUTS)
 
     def _about(self) -> None:
         QMessageBox.about(
