@@ -14,6 +14,7 @@ available through :func:`load_backbone` when the user points at a local weights 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from core.errors import CheckpointError, ConfigError
@@ -118,8 +120,22 @@ def load_efficientnet_lite0(weights: str | None = None) -> nn.Module:
 
     model = timm.create_model("efficientnet_lite0", pretrained=False)
     path = Path(weights) if weights else efficientnet_lite0_weights_path()
-    map_state_dict(model, read_state_dict(path), str(path))
+    if weights:
+        map_state_dict(model, read_state_dict(path), str(path))
+    else:
+        model.load_state_dict(_shipped_lite0_state())
     return model.eval()
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_lite0_state() -> dict[str, torch.Tensor]:
+    """The shipped weights, mapped and checked once per process (read-only use)."""
+    import timm
+
+    path = efficientnet_lite0_weights_path()
+    model = timm.create_model("efficientnet_lite0", pretrained=False)
+    map_state_dict(model, read_state_dict(path), str(path))
+    return {k: v.clone() for k, v in model.state_dict().items()}
 
 
 def load_backbone(name: str = "efficientnet_lite0", weights: str | None = None) -> nn.Module:
@@ -259,6 +275,36 @@ class _StopForward(Exception):
     """Raised by the last hook to skip the unused deeper layers."""
 
 
+@torch.no_grad()
+def patch_features(
+    feats: dict[int, torch.Tensor], patch_size: int = 3, embed_dim: int | None = None
+) -> torch.Tensor:
+    """Locally aware patch features ([paper] PatchCore Sec. 3.1) from a
+    :class:`FeatureExtractor` output ``{stride: (B, C_s, h_s, w_s)}``.
+
+    Each level is averaged over a ``patch_size`` neighbourhood (stride 1, borders averaged
+    over the pixels inside), coarser levels are upsampled (bilinear) to the finest grid,
+    and the levels are concatenated -> (B, h, w, sum C_s) float32.  With ``embed_dim``,
+    each level and then the concatenation are adaptive-average-pooled over channels to
+    ``embed_dim`` ([official PatchCore] ``Preprocessing`` + ``Aggregator``) -> (B, h, w, D).
+    """
+    fine = min(feats)
+    size = feats[fine].shape[-2:]
+    p = int(patch_size)
+    levels = []
+    for s in sorted(feats):
+        f = F.avg_pool2d(feats[s], p, stride=1, padding=p // 2, count_include_pad=False)
+        if s != fine:
+            f = F.interpolate(f, size=size, mode="bilinear", align_corners=False)
+        levels.append(f.permute(0, 2, 3, 1))  # (B, h, w, C)
+    if embed_dim is None:
+        return torch.cat(levels, dim=-1).contiguous()
+    b, h, w = levels[0].shape[:3]
+    pooled = [F.adaptive_avg_pool1d(lv.reshape(-1, 1, lv.shape[-1]), embed_dim) for lv in levels]
+    out = F.adaptive_avg_pool1d(torch.cat(pooled, dim=-1), embed_dim)
+    return out.reshape(b, h, w, embed_dim).contiguous()
+
+
 def classify(
     images: Sequence[np.ndarray], *, model: nn.Module | None = None, k: int = 5
 ) -> np.ndarray:
@@ -285,6 +331,7 @@ __all__ = [
     "imagenet_normalize",
     "load_backbone",
     "load_efficientnet_lite0",
+    "patch_features",
     "read_state_dict",
     "to_tensor",
 ]

@@ -334,10 +334,13 @@ class MemoryIndex:
             index._build(labels.long())
         return index
 
-    def search(self, queries: torch.Tensor) -> Neighbours:
-        """Nearest bank item of each (Q, D) float32 query."""
+    def search(self, queries: torch.Tensor, exclude: torch.Tensor | None = None) -> Neighbours:
+        """Nearest bank item of each (Q, D) float32 query, never one of ``exclude`` (M,) bool."""
         if not self.n_lists:
-            return exact_nearest(queries, self.bank)
+            return exact_nearest(queries, self.bank, exclude=exclude)
+        norms = self.sorted_norms
+        if exclude is not None:
+            norms = norms.masked_fill(exclude[self.order], math.inf)
         q = queries.float()
         probe = min(self.n_probe, self.n_lists)
         cells = torch.cdist(q, self.centroids.nan_to_num(posinf=1e30))
@@ -355,7 +358,7 @@ class MemoryIndex:
             start += n
             lo, hi = int(self.offsets[c]), int(self.offsets[c + 1])
             sub = q[pair_query[pairs]]
-            d2 = torch.addmm(self.sorted_norms[lo:hi], sub, self.sorted_bank[lo:hi].T, alpha=-2.0)
+            d2 = torch.addmm(norms[lo:hi], sub, self.sorted_bank[lo:hi].T, alpha=-2.0)
             m = d2.min(1)
             best_d[pairs] = m.values
             best_i[pairs] = m.indices + lo

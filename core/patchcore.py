@@ -37,7 +37,6 @@ from typing import Literal
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from core.config import Thresholds, _check, _DictMixin
 from core.errors import Cancelled, CheckpointError, DatasetError
@@ -99,14 +98,6 @@ class PatchCoreConfig(_DictMixin):
             f"stages must be distinct values from (4, 8, 16, 32), got {st}",
         )
         _check(
-            64 <= self.resolution <= 2048,
-            f"resolution must be in [64, 2048], got {self.resolution}",
-        )
-        _check(
-            self.patch_size in (1, 3, 5, 7),
-            f"patch_size must be 1, 3, 5 or 7, got {self.patch_size}",
-        )
-        _check(
             self.embed_dim is None or 8 <= self.embed_dim <= 4096,
             f"embed_dim must be None or in [8, 4096], got {self.embed_dim}",
         )
@@ -115,24 +106,27 @@ class PatchCoreConfig(_DictMixin):
             f"coreset_ratio must be in (0, 1], got {self.coreset_ratio}",
         )
         _check(
-            8 <= self.projection_dim <= 4096,
-            f"projection_dim must be in [8, 4096], got {self.projection_dim}",
-        )
-        _check(
-            self.max_candidates >= 1000,
-            f"max_candidates must be >= 1000, got {self.max_candidates}",
-        )
-        _check(
-            1 <= self.n_neighbors <= 64, f"n_neighbors must be in [1, 64], got {self.n_neighbors}"
-        )
-        _check(0 <= self.sigma <= 32, f"sigma must be in [0, 32], got {self.sigma}")
-        _check(
             self.search in ("auto", "exact", "ivf"),
             f"search must be auto|exact|ivf, got {self.search!r}",
         )
-        _check(self.ivf_min_bank >= 1000, f"ivf_min_bank must be >= 1000, got {self.ivf_min_bank}")
-        _check(1 <= self.n_probe <= 1024, f"n_probe must be in [1, 1024], got {self.n_probe}")
-        _check(self.calibration_images >= 1, f"calibration_images must be >= 1, got {self.calibration_images}")  # fmt: skip
+        _check(
+            self.patch_size in (1, 3, 5, 7), f"patch_size must be 1/3/5/7, got {self.patch_size}"
+        )
+        for name, (lo, hi) in _RANGES.items():
+            v = getattr(self, name)
+            _check(lo <= v <= hi, f"{name} must be in [{lo}, {hi}], got {v}")
+
+
+_RANGES = {
+    "resolution": (64, 2048),
+    "projection_dim": (8, 4096),
+    "max_candidates": (1000, 10**9),
+    "n_neighbors": (1, 64),
+    "sigma": (0, 32),
+    "ivf_min_bank": (1000, 10**9),
+    "n_probe": (1, 1024),
+    "calibration_images": (1, 10**6),
+}
 
 
 def working_size(h: int, w: int, config: PatchCoreConfig) -> tuple[int, int]:
@@ -175,30 +169,14 @@ class PatchEmbedder:
         shrink = img.shape[0] * img.shape[1] > H * W
         return cv2.resize(img, (W, H), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
-    @torch.no_grad()
     def __call__(self, images: Sequence[np.ndarray]) -> torch.Tensor:
-        from core.backbone import to_tensor
+        from core.backbone import patch_features, to_tensor
 
         feats = self.extractor(to_tensor([self.resize(im) for im in images]))
-        fine = min(feats)
-        size = feats[fine].shape[-2:]
-        p = self.config.patch_size
-        levels = []
-        for s in sorted(feats):
-            f = F.avg_pool2d(feats[s], p, stride=1, padding=p // 2, count_include_pad=False)
-            if s != fine:  # [paper] coarser levels are upsampled to the finest grid
-                f = F.interpolate(f, size=size, mode="bilinear", align_corners=False)
-            levels.append(f.permute(0, 2, 3, 1))  # (B, h, w, C)
-        if self.config.embed_dim is None:
-            return torch.cat(levels, dim=-1).contiguous()
-        d = self.config.embed_dim  # [official PatchCore] per level, then overall
-        b, h, w = levels[0].shape[:3]
-        pooled = [F.adaptive_avg_pool1d(lv.reshape(-1, 1, lv.shape[-1]), d) for lv in levels]
-        out = F.adaptive_avg_pool1d(torch.cat(pooled, dim=-1), d)
-        return out.reshape(b, h, w, d).contiguous()
+        return patch_features(feats, self.config.patch_size, self.config.embed_dim)
 
 
-def _smooth_map(patch: np.ndarray, working: tuple[int, int], original: tuple[int, int], sigma: float) -> np.ndarray:  # fmt: skip
+def _smooth_map(patch: np.ndarray, working, original, sigma: float) -> np.ndarray:
     """(h, w) patch scores -> (H0, W0) float32 map: bilinear to the working size, Gaussian
     blur with ``sigma`` there [paper], bilinear to the original size."""
     H, W = working
@@ -247,7 +225,14 @@ class PatchCoreDetector:
 
     method = "patchcore"
 
-    def __init__(self, config, index, thresholds: Thresholds, metadata: dict | None = None, embedder=None):  # fmt: skip
+    def __init__(
+        self,
+        config: PatchCoreConfig,
+        index,
+        thresholds: Thresholds,
+        metadata: dict | None = None,
+        embedder: PatchEmbedder | None = None,
+    ) -> None:
         self.config = config
         self.index = index
         self.thresholds = thresholds
@@ -282,14 +267,11 @@ class PatchCoreDetector:
         out = []
         for e in emb:
             q = e.reshape(-1, e.shape[-1])
-            if exclude is not None:  # leave-one-image-out calibration: always exact
-                nn_ = exact_nearest(q, bank, exclude=exclude)
-            else:
-                nn_ = self.index.search(q)
+            nn_ = self.index.search(q, exclude=exclude)
             dist = nn_.distance
             j = int(dist.argmax())
-            if exclude is None and self.index.n_lists:  # the maximum patch: exact search
-                exact = exact_nearest(q[j : j + 1], bank)
+            if self.index.n_lists:  # the maximum patch gets an exact search
+                exact = exact_nearest(q[j : j + 1], bank, exclude=exclude)
                 dist[j], nn_.index[j] = exact.distance[0], exact.index[0]
             b = self.config.n_neighbors
             score = reweighted_score(q[j], int(nn_.index[j]), float(dist[j]), bank, b, exclude)
@@ -316,9 +298,10 @@ class PatchCoreDetector:
         for size, members in groups.items():
             for k in range(0, len(members), max(1, batch_size)):
                 if should_stop():
-                    raise Cancelled(f"PatchCore inference cancelled after {done} of {len(images)} images")  # fmt: skip
+                    raise Cancelled(f"inference cancelled after {done} of {len(images)} images")
                 chunk = members[k : k + batch_size]
-                for i, (patch, score) in zip(chunk, self.score_patches([images[i] for i in chunk]), strict=True):  # fmt: skip
+                scored = self.score_patches([images[i] for i in chunk])
+                for i, (patch, score) in zip(chunk, scored, strict=True):
                     amap = _smooth_map(patch, size, images[i].shape[:2], self.config.sigma)
                     preds[i] = Prediction(anomaly_map=amap, score=score)
                 done += len(chunk)
@@ -359,9 +342,13 @@ class PatchCoreDetector:
             raise CheckpointError(f"not a valid PatchCore checkpoint: {e}") from e
         if not (isinstance(bank, torch.Tensor) and bank.ndim == 2 and bank.shape[0] >= 1):
             raise CheckpointError("PatchCore checkpoint: the memory bank must be a (M, D) tensor")
-        det = cls(config, MemoryIndex.from_state(state, n_probe=config.n_probe), thresholds, payload.get("metadata"))  # fmt: skip
+        index = MemoryIndex.from_state(state, n_probe=config.n_probe)
+        det = cls(config, index, thresholds, payload.get("metadata"))
         if det.embedder.dim != bank.shape[1]:
-            raise CheckpointError(f"memory bank has {bank.shape[1]} features per patch, the backbone gives {det.embedder.dim}")  # fmt: skip
+            raise CheckpointError(
+                f"memory bank has {bank.shape[1]} features per patch, the backbone "
+                f"gives {det.embedder.dim}: the checkpoint does not fit this backbone"
+            )
         return det
 
     @classmethod
@@ -391,7 +378,8 @@ def _calibrate(det: PatchCoreDetector, images, source: torch.Tensor, seed: int, 
     if not scores:  # a single good image: nothing to leave out
         return Thresholds(1.0, 1.0, "default (one good image: no leave-one-out calibration)")
     img, px = from_good_scores(scores, 99.0), pixel_from_good_maps(maps, 99.9)
-    return Thresholds(img.value, px.value, f"leave-one-image-out on {len(scores)} good images: image {img.detail}; pixel {px.detail}")  # fmt: skip
+    detail = f"image {img.detail}; pixel {px.detail}"
+    return Thresholds(img.value, px.value, f"leave-one-image-out, {len(scores)} good: {detail}")
 
 
 def fit_patchcore(
@@ -443,7 +431,8 @@ def fit_patchcore(
             e = e.reshape(-1, dim)
             p = e @ proj if proj is not None else e
             if cap is not None and e.shape[0] > cap:  # bounded memory: per-image coreset first
-                keep = torch.from_numpy(greedy_coreset(p, cap, seed=seed + i, projection_dim=None).indices)  # fmt: skip
+                pre = greedy_coreset(p, cap, seed=seed + i, projection_dim=None)
+                keep = torch.from_numpy(pre.indices)
                 e, p = e[keep], p[keep]
             n = e.shape[0]
             feats[pos : pos + n] = e
@@ -467,7 +456,8 @@ def fit_patchcore(
     del feats, sel
     ivf = cfg.search == "ivf" or (cfg.search == "auto" and n_bank >= cfg.ivf_min_bank)
     report(0, 1, "building the search index", force=True)
-    index = MemoryIndex(bank, n_lists=round(2 * math.sqrt(n_bank)) if ivf else 0, n_probe=cfg.n_probe, seed=seed)  # fmt: skip
+    n_lists = round(math.sqrt(n_bank)) if ivf else 0
+    index = MemoryIndex(bank, n_lists=n_lists, n_probe=cfg.n_probe, seed=seed)
     import core
 
     meta = {
