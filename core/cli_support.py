@@ -138,6 +138,8 @@ def bar(total: int | None, desc: str, unit: str) -> Iterator[Callable[[Progress]
         def on_progress(p: Progress) -> None:
             if p.total and t.total != p.total:
                 t.total = p.total
+            if p.message:
+                t.set_postfix_str(p.message[:40], refresh=False)
             t.update(p.done - t.n)
 
         yield on_progress

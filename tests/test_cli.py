@@ -134,6 +134,31 @@ def test_trained_model_loads(model):
     assert det.metadata["data_summary"]["n_images"] >= 1
 
 
+def test_train_patchcore_then_inspect(capsys, mvtec, tmp_path):
+    from core.detectors import load_detector
+
+    out = tmp_path / "pc.pt"
+    rc, stdout, err = run(
+        capsys, "train", "--method", "patchcore", "--data", str(mvtec), "--out", str(out)
+    )
+    assert rc == 0, err
+    assert "PatchCore model written" in stdout
+    det = load_detector(str(out))
+    assert det.method == "patchcore"
+    rc, stdout, err = run(
+        capsys,
+        "inspect",
+        "--model",
+        str(out),
+        "--images",
+        str(mvtec / "test"),
+        "--out",
+        str(tmp_path / "r.h5"),
+    )
+    assert rc == 0, err
+    assert "4 inspected" in stdout
+
+
 # --------------------------------------------------------------------- inspect
 def test_inspect_writes_hdf5_and_skips_corrupt(capsys, model, mvtec, tmp_path):
     from core.export import read_batch

@@ -93,6 +93,7 @@ class ImageView(QWidget):
     ) -> None:
         super().__init__(parent)
         self._pixmap: QPixmap | None = None
+        self._cache: QPixmap | None = None
         self._caption = caption
         self._placeholder = "no image"
         self.setMinimumSize(QSize(min_side, min_side + 18))
@@ -101,6 +102,7 @@ class ImageView(QWidget):
     def set_image(self, arr: np.ndarray | None, caption: str | None = None) -> None:
         """Show a numpy image (see :func:`to_qimage`), or clear with None."""
         self._pixmap = None if arr is None else to_pixmap(arr)
+        self._cache = None
         if caption is not None:
             self._caption = caption
         self.update()
@@ -115,20 +117,26 @@ class ImageView(QWidget):
     def has_image(self) -> bool:
         return self._pixmap is not None
 
+    def _scaled(self, size) -> QPixmap:
+        """The pixmap scaled to fit ``size`` (cached: painting never rescales twice)."""
+        target = self._pixmap.size().scaled(size, Qt.AspectRatioMode.KeepAspectRatio)
+        if self._cache is None or self._cache.size() != target:
+            self._cache = self._pixmap.scaled(
+                target,
+                Qt.AspectRatioMode.IgnoreAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
+        return self._cache
+
     def paintEvent(self, _event) -> None:  # noqa: N802 - Qt override
         p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         cap_h = 18 if self._caption else 0
         area = QRectF(self.rect()).adjusted(0, 0, 0, -cap_h)
-        if self._pixmap is not None and not self._pixmap.isNull():
-            size = self._pixmap.size().scaled(
-                area.size().toSize(), Qt.AspectRatioMode.KeepAspectRatio
-            )
-            x = area.x() + (area.width() - size.width()) / 2
-            y = area.y() + (area.height() - size.height()) / 2
-            p.drawPixmap(
-                QRectF(x, y, size.width(), size.height()), self._pixmap, QRectF(self._pixmap.rect())
-            )
+        if self._pixmap is not None and not self._pixmap.isNull() and area.height() > 1:
+            pm = self._scaled(area.size().toSize())
+            x = area.x() + (area.width() - pm.width()) / 2
+            y = area.y() + (area.height() - pm.height()) / 2
+            p.drawPixmap(int(x), int(y), pm)
         else:  # an empty, lightly shaded box with the placeholder text
             p.fillRect(area, self.palette().color(self.backgroundRole()).darker(108))
             p.setPen(self.palette().color(self.foregroundRole()))

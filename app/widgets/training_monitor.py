@@ -22,17 +22,6 @@ SMOOTHING = 0.15
 EXTRA_COLOURS = ((204, 121, 167), (213, 94, 0), (0, 114, 178), (240, 228, 66))
 
 
-def ema(y: np.ndarray, alpha: float = SMOOTHING) -> np.ndarray:
-    """Exponential moving average for display (NaN entries stay NaN and are skipped)."""
-    out = np.full_like(y, np.nan)
-    acc = np.nan
-    for i, v in enumerate(y):
-        if np.isfinite(v):
-            acc = v if not np.isfinite(acc) else (1 - alpha) * acc + alpha * v
-            out[i] = acc
-    return out
-
-
 class LossPlot(pg.PlotWidget):
     """Running-mean losses against the training step, log scale, one curve per part."""
 
@@ -48,7 +37,8 @@ class LossPlot(pg.PlotWidget):
         self.setMouseEnabled(x=True, y=False)
         self.setToolTip("Training losses (running means, log scale). Drag to pan, wheel to zoom.")
         self._steps: list[int] = []
-        self._values: dict[str, list[float]] = {}
+        self._values: dict[str, list[float]] = {}  # raw reports (NaN: part not reported)
+        self._smooth: dict[str, list[float]] = {}  # exponential moving average, for display
         self._curves: dict[str, pg.PlotDataItem] = {}
 
     def clear_history(self) -> None:
@@ -56,6 +46,7 @@ class LossPlot(pg.PlotWidget):
         for key in list(self._curves):
             self.removeItem(self._curves.pop(key))
         self._values.clear()
+        self._smooth.clear()
 
     def _curve(self, key: str) -> None:
         """Create the curve of a loss part on its first report (earlier steps: no value)."""
@@ -64,6 +55,7 @@ class LossPlot(pg.PlotWidget):
         name, col = known.get(key, (key, extra))
         self._curves[key] = self.plot([], [], name=name, pen=pg.mkPen(col, width=2))
         self._values[key] = [np.nan] * len(self._steps)
+        self._smooth[key] = [np.nan] * len(self._steps)
 
     def add(self, step: int, losses: dict[str, float]) -> None:
         """Append one report; parts that are zero or missing (e.g. L2 of the compact preset) stay empty."""
@@ -79,14 +71,23 @@ class LossPlot(pg.PlotWidget):
             ):
                 self._curve(key)
         self._steps.append(int(step))
+        x = np.asarray(self._steps, dtype=np.float64)
         for key, values in self._values.items():
             v = losses.get(key)
-            values.append(float(v) if v is not None and np.isfinite(v) and v > 0 else np.nan)
-        x = np.asarray(self._steps, dtype=np.float64)
-        for key, curve in self._curves.items():
-            y = ema(np.asarray(self._values[key], dtype=np.float64))
+            v = float(v) if v is not None and np.isfinite(v) and v > 0 else np.nan
+            values.append(v)
+            prev = next((s for s in reversed(self._smooth[key]) if np.isfinite(s)), np.nan)
+            ema = (
+                v
+                if not np.isfinite(prev)
+                else prev
+                if np.isnan(v)
+                else prev + SMOOTHING * (v - prev)
+            )
+            self._smooth[key].append(ema if np.isfinite(v) else np.nan)
+            y = np.asarray(self._smooth[key], dtype=np.float64)
             if np.isfinite(y).any():
-                curve.setData(x, y, connect="finite")
+                self._curves[key].setData(x, y, connect="finite")
 
     def history(self) -> dict[str, list[float]]:
         return {"step": list(self._steps), **{k: list(v) for k, v in self._values.items()}}
