@@ -273,14 +273,19 @@ class Neighbours:
 
 
 def exact_nearest(
-    queries: torch.Tensor, bank: torch.Tensor, *, exclude: torch.Tensor | None = None
+    queries: torch.Tensor,
+    bank: torch.Tensor,
+    *,
+    exclude: torch.Tensor | None = None,
+    bank_norms: torch.Tensor | None = None,
 ) -> Neighbours:
     """Brute-force nearest neighbour of each (Q, D) query in the (M, D) bank.
 
     Batched matrix products bounded to ~16 M distances at a time.  ``exclude``: (M,)
-    bool, bank items never returned (leave-one-image-out calibration).
+    bool, bank items never returned (leave-one-image-out calibration); ``bank_norms``:
+    the (M,) squared row norms of ``bank`` if already known.
     """
-    bn = (bank * bank).sum(1)
+    bn = (bank * bank).sum(1) if bank_norms is None else bank_norms
     if exclude is not None:
         bn = bn.masked_fill(exclude, math.inf)
     step = max(1, (1 << 24) // max(1, bank.shape[0]))
@@ -304,6 +309,7 @@ class MemoryIndex:
 
     def __init__(self, bank: torch.Tensor, *, n_lists: int = 0, n_probe: int = 8, seed: int = 0):
         self.bank = bank.float().contiguous()
+        self.norms = (self.bank * self.bank).sum(1)  # (M,) squared norms, reused by every search
         self.n_probe = int(n_probe)
         self.n_lists = int(n_lists) if 0 < n_lists < bank.shape[0] // 4 else 0
         if self.n_lists:
@@ -317,7 +323,9 @@ class MemoryIndex:
         self.offsets = torch.cat([torch.zeros(1, dtype=torch.int64), counts.cumsum(0)])
         sums = torch.zeros(self.n_lists, self.bank.shape[1]).index_add_(0, labels, self.bank)
         self.centroids = sums / counts.clamp(min=1).unsqueeze(1).float()
-        self.centroids[counts == 0] = math.inf  # empty cells are never probed
+        self.centroids[counts == 0] = 0.0
+        self.centroid_norms = (self.centroids * self.centroids).sum(1)
+        self.centroid_norms[counts == 0] = math.inf  # empty cells are never probed
         self.sorted_bank = self.bank[self.order]
         self.sorted_norms = (self.sorted_bank * self.sorted_bank).sum(1)
 
@@ -337,13 +345,13 @@ class MemoryIndex:
     def search(self, queries: torch.Tensor, exclude: torch.Tensor | None = None) -> Neighbours:
         """Nearest bank item of each (Q, D) float32 query, never one of ``exclude`` (M,) bool."""
         if not self.n_lists:
-            return exact_nearest(queries, self.bank, exclude=exclude)
+            return exact_nearest(queries, self.bank, exclude=exclude, bank_norms=self.norms)
         norms = self.sorted_norms
         if exclude is not None:
             norms = norms.masked_fill(exclude[self.order], math.inf)
         q = queries.float()
         probe = min(self.n_probe, self.n_lists)
-        cells = torch.cdist(q, self.centroids.nan_to_num(posinf=1e30))
+        cells = torch.addmm(self.centroid_norms, q, self.centroids.T, alpha=-2.0)
         cells = cells.topk(probe, dim=1, largest=False).indices.flatten()
         pair_query = torch.arange(q.shape[0]).repeat_interleave(probe)
         by_cell = torch.argsort(cells, stable=True)
