@@ -85,6 +85,7 @@ def run_gui(
 
     from app.main_window import MainWindow
     from app.settings import Settings
+    from app.warmup import start_warm_up
 
     app = make_app()
     problem = check_qt_binding()
@@ -92,6 +93,7 @@ def run_gui(
         print(problem, file=sys.stderr)
         return 2
     window = MainWindow(Settings(settings_path))
+    start_warm_up(window)  # model code loads in the background; avoids GC stalls later
     open_initial_project(window, project, demo)
     window.show()
     if quit_after_ms is not None:

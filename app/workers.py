@@ -48,6 +48,7 @@ thread has finished, so dropping the Python reference is safe.  Use
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -61,6 +62,27 @@ from core.errors import Cancelled, CoreError
 log = logging.getLogger(__name__)
 
 _RUNNING: set[Task] = set()
+
+#: Nice increment of every worker thread (and of what it starts: torch's compute threads,
+#: data-loader processes).  On a CPU busy with training the GUI thread must still get a
+#: core at once; at equal priority a repaint waited behind 4-5 busy threads
+#: (docs/benchmarks.md, "GUI responsiveness").  Costs nothing when the CPU is otherwise idle.
+BACKGROUND_NICE = 10
+
+
+def lower_thread_priority(increment: int | None = None) -> bool:
+    """Raise the nice value of the calling thread (Linux: per thread) by ``increment``
+    (default :data:`BACKGROUND_NICE`). True if it worked."""
+    increment = BACKGROUND_NICE if increment is None else increment
+    if increment <= 0 or not hasattr(os, "setpriority"):
+        return False
+    try:
+        tid = threading.get_native_id()
+        now = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, now + increment))
+    except OSError:
+        return False
+    return True
 
 
 def _has_preview(report: object) -> bool:
@@ -125,6 +147,7 @@ class _Thread(QThread):
             self.messages.put(("progress", pending))
 
     def run(self) -> None:  # runs in the worker thread
+        lower_thread_priority()
         kwargs = dict(self._kwargs)
         if self._pass_callbacks:
             kwargs.setdefault("on_progress", self._on_progress)
