@@ -94,7 +94,8 @@ class MainWindow(QMainWindow):
         self.nav.addItems([f"{i + 1}  {name}" for i, name in enumerate(PAGES)])
         for i, tip in enumerate(TOOLTIPS):
             self.nav.item(i).setToolTip(tip)
-        self.nav.setFixedWidth(236)
+        self.nav.ensurePolished()  # the style sheet's font and padding decide the width
+        self.nav.setFixedWidth(max(200, self.nav.sizeHintForColumn(0) + 12))
         self.nav.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.stack = QStackedWidget()
         for page in self.pages:  # below a page's minimum size it scrolls (small laptop screens)
@@ -117,8 +118,9 @@ class MainWindow(QMainWindow):
         self._wire()
         if (geometry := s.geometry()) is not None:
             self.restoreGeometry(geometry)
-        else:
-            self.resize(1440, 900)
+        else:  # first start: 1440x900, or the screen's free area when it is smaller (laptops)
+            free = self.screen().availableGeometry()
+            self.resize(min(1440, free.width()), min(900, free.height()))
         self.nav.setCurrentRow(min(s.last_page(), len(PAGES) - 1))
         self._update_title()
 

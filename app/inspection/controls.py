@@ -14,10 +14,12 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QSlider,
     QSpinBox,
+    QVBoxLayout,
     QWidget,
 )
 
 from app.inspection.items import VerdictCounts
+from app.widgets.common import WrapRow
 
 SLIDER_STEPS = 1000
 COLORMAPS = ("inferno", "turbo", "viridis", "plasma", "CET-L4")
@@ -184,7 +186,8 @@ class LabelBar(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        lay = QHBoxLayout(self)
+        labels, brush = QWidget(), QWidget()
+        lay = QHBoxLayout(labels)
         lay.setContentsMargins(0, 0, 0, 0)
         specs = (
             ("✔ OK  [G]", 0, "Label the current image OK and go to the next one (G)", "#2ca02c"),
@@ -205,7 +208,8 @@ class LabelBar(QWidget):
             b.clicked.connect(lambda _=False, v=label: self.label_requested.emit(v))
             lay.addWidget(b)
             self.buttons[label] = b
-        lay.addSpacing(16)
+        lay = QHBoxLayout(brush)
+        lay.setContentsMargins(0, 0, 0, 0)
         self.paint = QPushButton("Paint mask [B]")
         self.paint.setToolTip("Paint the defect mask with the brush (B); drag on the image")
         self.erase = QPushButton("Erase [E]")
@@ -225,7 +229,10 @@ class LabelBar(QWidget):
         self.clear_mask.setToolTip("Remove the painted defect mask of this image")
         self.clear_mask.clicked.connect(self.clear_mask_requested.emit)
         lay.addWidget(self.clear_mask)
-        lay.addStretch(1)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.row = WrapRow([labels, brush])  # two lines when the pane is narrow (laptops)
+        outer.addWidget(self.row)
 
     @property
     def mode(self) -> str | None:

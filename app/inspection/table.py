@@ -98,7 +98,7 @@ class BatchList(QWidget):
         self.failed_list.setToolTip("Files that could not be inspected, with the reason")
         self.failed_list.setMaximumHeight(90)
         self.failed_list.setWordWrap(True)
-        self.setMinimumWidth(330)
+        self.setMinimumWidth(250)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         for pair in ((self.btn_add, self.btn_open), (self.btn_export, self.btn_export_sel)):

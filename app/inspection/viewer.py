@@ -82,14 +82,16 @@ class ImageViewer(QWidget):
             item.setZValue(z)
             self.main_vb.addItem(item)
         self.side: dict[str, tuple[pg.ViewBox, pg.ImageItem]] = {}
+        self.side_labels: dict[str, pg.LabelItem] = {}
         titles = (
             ("recon", "Reconstruction"),
-            ("residual", "Residual |image − reconstruction|"),
+            ("residual", "Residual |image − recon.|"),
             ("map", "Anomaly map"),
         )
         for k, (key, title) in enumerate(titles):
             label = lay.addLabel(title, row=2 * k, col=1, size="9pt", color="#cfcfcf")
             label.setMaximumHeight(18)
+            self.side_labels[key] = label
             lay.layout.setRowStretchFactor(2 * k, 0)
             lay.layout.setRowStretchFactor(2 * k + 1, 1)
             vb = lay.addViewBox(row=2 * k + 1, col=1, lockAspect=True, invertY=True)
@@ -151,11 +153,33 @@ class ImageViewer(QWidget):
             self._res_q = quantise(self.residual, 0.0, max(float(self.residual.max()), 1e-6))
         else:
             self.side["recon"][1].clear()
+        # models without a reconstructive network (compact, PatchCore): the anomaly map
+        # gets the whole side column instead of two empty panes
+        self.set_reconstruction_views(reconstruction is not None)
         self._apply_colours()
         self._refresh_contours()
         if shape != self._shown_shape:
             self._shown_shape = shape
             self.fit()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        # the side column never takes more than about a quarter of the width: the image
+        # on the left is what the engineer inspects (locked aspect ratios otherwise let a
+        # tall, lone side view grow as wide as the main one)
+        self.graphics.ci.layout.setColumnMaximumWidth(1, max(80.0, 0.27 * event.size().width()))
+        super().resizeEvent(event)
+
+    def set_reconstruction_views(self, visible: bool) -> None:
+        """Show or hide the reconstruction and residual side views (and their titles)."""
+        for key in ("recon", "residual"):
+            vb, label = self.side[key][0], self.side_labels[key]
+            if vb.isVisible() == visible:
+                continue
+            vb.setVisible(visible)
+            vb.setMaximumHeight(1e6 if visible else 0)
+            label.setVisible(visible)  # hidden items still count in the grid: no size either
+            label.setMaximumHeight(18 if visible else 0)
+            label.setMaximumWidth(1e6 if visible else 0)
 
     def _apply_colours(self) -> None:
         lut = np.column_stack([self._colours, np.full(256, 255, np.uint8)])

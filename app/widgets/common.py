@@ -5,6 +5,7 @@
 * :func:`outline` / :func:`colorize`: Qt-free numpy helpers for overlays.
 * :class:`ImageView`: an image scaled to fit (aspect kept) with a caption.
 * :func:`button`, :func:`labelled`, :class:`MessageList`: consistent controls.
+* :class:`WrapRow`: groups of controls in one row, or stacked when the row is narrow.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -177,6 +179,50 @@ def labelled(label: str, widget: QWidget, tooltip: str = "") -> QWidget:
         lab.setToolTip(tooltip)
         widget.setToolTip(tooltip)
     return row
+
+
+class WrapRow(QWidget):
+    """Groups of controls side by side; stacked one per line when the width is too small.
+
+    Its minimum width is that of the widest group (not the sum), so a bar of many
+    buttons does not force a wide window on a laptop screen.
+    """
+
+    def __init__(self, groups: list[QWidget], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.groups = list(groups)
+        self._box = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
+        self._box.setContentsMargins(0, 0, 0, 0)
+        self._box.setSpacing(2 * SPACING)
+        self._box.setSizeConstraint(QBoxLayout.SizeConstraint.SetNoConstraint)
+        for g in self.groups:
+            self._box.addWidget(g)
+        self._box.addStretch(1)
+
+    def one_row_width(self) -> int:
+        hints = [g.sizeHint().width() for g in self.groups]
+        return sum(hints) + self._box.spacing() * max(0, len(hints) - 1)
+
+    def is_stacked(self) -> bool:
+        return self._box.direction() == QBoxLayout.Direction.TopToBottom
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        hints = [g.minimumSizeHint() for g in self.groups] or [QSize(0, 0)]
+        h = (
+            sum(x.height() for x in hints) + self._box.spacing() * (len(hints) - 1)
+            if self.is_stacked()
+            else max(x.height() for x in hints)
+        )
+        return QSize(max(x.width() for x in hints), h)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        stacked = event.size().width() < self.one_row_width()
+        if stacked != self.is_stacked():
+            self._box.setDirection(
+                QBoxLayout.Direction.TopToBottom if stacked else QBoxLayout.Direction.LeftToRight
+            )
+            self.updateGeometry()
+        super().resizeEvent(event)
 
 
 class MessageList(QListWidget):
