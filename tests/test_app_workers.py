@@ -125,3 +125,20 @@ def test_many_reports_from_many_tasks_do_not_corrupt_the_interpreter(qtbot):
     # a binding that drops a reference per signal (PySide6 6.12.0 on Python 3.11)
     # loses ~80 000 here, or aborts; unrelated objects freed meanwhile move it by far less
     assert after[0] >= before[0] - 5_000 and after[1] >= before[1] - 5_000
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="no per-thread priorities here")
+def test_worker_threads_run_at_a_lower_priority_than_the_gui(qtbot):
+    import app.workers as workers
+
+    def nice_of_this_thread(*, on_progress, should_stop):
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    gui = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    task = Task(nice_of_this_thread)
+    results = []
+    task.succeeded.connect(results.append)
+    with qtbot.waitSignal(task.finished, timeout=5000):
+        task.start()
+    assert results == [min(19, gui + workers.BACKGROUND_NICE)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == gui  # GUI untouched
