@@ -47,7 +47,12 @@ class ScoreHistogram(QWidget):
             "Image scores (grey: unlabelled, green: labelled OK, red: labelled defective). "
             "Drag the dashed line to move the image threshold: scores at or right of it are NG."
         )
-        self.legend = self.plot.addLegend(offset=(-6, 6), labelTextSize="8pt")
+        self.legend = self.plot.addLegend(
+            offset=(-6, 6),
+            labelTextSize="8pt",
+            labelTextColor="#323f4b",
+            brush=(255, 255, 255, 210),
+        )
         self.curves: dict[int, pg.PlotDataItem] = {}
         for z, (label, name, rgb) in enumerate(SERIES):  # later series drawn on top
             c = self.plot.plot(
@@ -106,7 +111,8 @@ class ScoreHistogram(QWidget):
             if self.curves[label].isVisible():
                 self.legend.addItem(self.curves[label], name)
         self.plot.setXRange(self.edges[0], self.edges[-1], padding=0)
-        self.plot.setYRange(0, max(int(stacked.max(initial=0)), 1) * 1.1, padding=0)
+        # headroom above the bars for the legend (top right) and the threshold label
+        self.plot.setYRange(0, max(int(stacked.max(initial=0)), 1) * 1.4, padding=0)
 
     def set_threshold(self, value: float) -> None:
         """Move the line without emitting ``threshold_moved``."""

@@ -22,11 +22,23 @@ SMOOTHING = 0.15
 EXTRA_COLOURS = ((204, 121, 167), (213, 94, 0), (0, 114, 178), (240, 228, 66))
 
 
+class LogAxis(pg.AxisItem):
+    """A log-scale axis that labels only 1, 2 and 5 × 10^k (all minor labels overlap)."""
+
+    def logTickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph override
+        out = []
+        for v in values:
+            x = 10.0 ** float(v) * scale
+            mantissa = round(x / 10.0 ** np.floor(np.log10(x)), 6) if x > 0 else 0
+            out.append(f"{x:.1g}" if mantissa in (1.0, 2.0, 5.0) else "")
+        return out
+
+
 class LossPlot(pg.PlotWidget):
     """Running-mean losses against the training step, log scale, one curve per part."""
 
     def __init__(self, parent=None) -> None:
-        super().__init__(parent)
+        super().__init__(parent, axisItems={"left": LogAxis("left")})
         self.setBackground(None)
         self.showGrid(x=True, y=True, alpha=0.25)
         self.setLabel("bottom", "step")
