@@ -26,7 +26,13 @@ VIEWS = (
     ("04_training.png", 3),
     ("05_inspection.png", 4),
 )
-WINDOW_SIZE = (1600, 1000)
+#: The same pages again in a laptop-sized window (1366x768): nothing may be cut off.
+LAPTOP_VIEWS = (
+    ("06_inspection_1366x768.png", 4),
+    ("07_training_1366x768.png", 3),
+)
+WINDOW_SIZE = (1920, 1080)
+LAPTOP_SIZE = (1366, 768)
 TRAIN_MINUTES = 1.5
 
 
@@ -148,6 +154,9 @@ def main(out_dir: str | os.PathLike = "docs/screenshots") -> int:
         panel.batch.select_row(defect_rows[0] if defect_rows else 0)
         _grab(app, window, 4, shots[4])
         _grab(app, window, 0, shots[0])
+        window.resize(*LAPTOP_SIZE)
+        for name, page_index in LAPTOP_VIEWS:
+            _grab(app, window, page_index, out / name)
         return 0
     except (TimeoutError, OSError) as exc:
         print(f"screenshots failed: {exc}", file=sys.stderr)
