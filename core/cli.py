@@ -207,12 +207,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """
     if not args.headless and has_display():
         return report.run_app("main", "run_gui", demo=True)
-    from core.demo import DEMO_STEPS, run_demo
+    from core.demo import DEMO_MINUTES, DEMO_STEPS, run_demo
 
     steps = args.steps or DEMO_STEPS
     if steps < 1:
         raise UserError(f"--steps must be >= 1, got {steps}")
-    print(f"demo: training DRAEM (compact preset, {steps} steps) on the bundled brick data set")
+    minutes = None if args.steps else DEMO_MINUTES  # an explicit --steps is not time-capped
+    budget = f"{steps} steps" + (
+        f" or {minutes:g} minutes, whichever comes first" if minutes else ""
+    )
+    print(f"demo: training DRAEM (compact preset, {budget}) on the bundled brick data set")
     with (
         stop_on_ctrl_c() as stop,
         report.train_bar({"steps": steps}) as on_train,
@@ -221,6 +225,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         res = run_demo(
             Path(args.out),
             steps=steps,
+            minutes=minutes,
             on_train_progress=on_train,
             on_progress=on_progress,
             should_stop=stop.is_set,

@@ -285,6 +285,7 @@ def test_demo_headless(capsys, tmp_path):
     assert rc == 0, err
     assert (tmp_path / "demo_model.pt").is_file() and (tmp_path / "demo_results.h5").is_file()
     assert "image_auroc" in out and str(tmp_path / "demo_results.h5") in out
+    assert "(compact preset, 2 steps)" in out  # an explicit --steps has no time cap
 
     from core.export import read_batch
 
