@@ -195,8 +195,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     det = report.open_detector(args.model)
     with stop_on_ctrl_c() as stop, report.bar(len(cat.test), "evaluating", "img") as on_progress:
         res = evaluate_mvtec(det, cat, on_progress=on_progress, should_stop=stop.is_set)
+    from core.metrics import image_auroc_per_type
+
     report.failures(res.result.failures + res.mask_failures)
-    report.evaluation(res.evaluation, res.seconds_per_image, as_json=args.json)
+    scores = [p.score for p in res.result.predictions]
+    per_type = image_auroc_per_type(res.labels, scores, res.defect_types)
+    report.evaluation(res.evaluation, res.seconds_per_image, as_json=args.json, per_type=per_type)
     return EXIT_OK
 
 

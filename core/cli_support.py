@@ -272,8 +272,11 @@ def inspection_table(result: InspectionResult, threshold: float) -> None:
 _KEYS = ("image_auroc", "pixel_auroc", "image_ap", "pixel_ap", "aupro", "f1_max", "threshold_f1")
 
 
-def evaluation(ev, seconds_per_image: float, *, as_json: bool) -> None:
-    """Print a :class:`core.metrics.Evaluation`; with ``as_json`` the last line is one JSON object."""
+def evaluation(
+    ev, seconds_per_image: float, *, as_json: bool, per_type: dict[str, float] | None = None
+) -> None:
+    """Print a :class:`core.metrics.Evaluation` (and the image AUROC per defect type);
+    with ``as_json`` the last line is one JSON object."""
     d = ev.to_dict()
     labels = {"aupro": "AUPRO (FPR<=0.3)", "threshold_f1": "threshold at F1-max"}
     print(
@@ -283,7 +286,14 @@ def evaluation(ev, seconds_per_image: float, *, as_json: bool) -> None:
         v = d.get(k)
         print(f"  {labels.get(k, k):22s} {'n/a' if v is None else f'{v:.4f}'}")
     print(f"  {'seconds per image':22s} {seconds_per_image:.4f}")
+    per_type = {k: (None if math.isnan(v) else v) for k, v in (per_type or {}).items()}
+    if per_type:
+        print("image AUROC per defect type (against all good images):")
+        for k, v in per_type.items():
+            print(f"  {k:22s} {'n/a' if v is None else f'{v:.4f}'}")
     if as_json:
         out = {k: d.get(k) for k in _KEYS}
+        if per_type:
+            out["image_auroc_per_type"] = per_type
         out["seconds_per_image"] = None if math.isnan(seconds_per_image) else seconds_per_image
         print(json.dumps(out))

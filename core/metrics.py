@@ -109,6 +109,23 @@ def image_auroc(labels, scores) -> float:
     return math.nan if _one_class(y) else float(roc_auc_score(y, s))
 
 
+def image_auroc_per_type(labels, scores, types) -> dict[str, float]:
+    """Image AUROC of each defect type against all good images (labels 0).
+
+    ``types``: one name per image (e.g. the MVTec ``test/<type>`` folder); returns
+    ``{type: AUROC}`` for every type with a defective image, sorted by name.
+    """
+    y, s = _labels_scores(labels, scores)
+    t = np.asarray(types)
+    if t.shape != y.shape:
+        raise ValueError(f"types must have one entry per image, got {t.shape} for {y.shape}")
+    good = y == 0
+    return {
+        str(k): image_auroc(y[good | (t == k)], s[good | (t == k)])
+        for k in sorted(set(t[~good].tolist()))
+    }
+
+
 def image_ap(labels, scores) -> float:
     """Average precision of image scores (scikit-learn); ``nan`` if one class only."""
     y, s = _labels_scores(labels, scores)
@@ -363,6 +380,7 @@ __all__ = [
     "f1_max",
     "image_ap",
     "image_auroc",
+    "image_auroc_per_type",
     "pixel_ap",
     "pixel_auroc",
 ]

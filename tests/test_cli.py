@@ -236,6 +236,10 @@ def test_evaluate_json_last_line(capsys, model, mvtec):
     assert keys <= set(last)
     assert 0.0 <= last["image_auroc"] <= 1.0 and 0.0 <= last["pixel_auroc"] <= 1.0
     assert last["seconds_per_image"] > 0
+    # one defect type ("spot"): its AUROC against the good images is the overall one
+    assert set(last["image_auroc_per_type"]) == {"spot"}
+    assert last["image_auroc_per_type"]["spot"] == pytest.approx(last["image_auroc"])
+    assert "image AUROC per defect type" in out
 
 
 def test_evaluate_not_mvtec(capsys, model, tmp_path):

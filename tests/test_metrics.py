@@ -194,3 +194,18 @@ def test_evaluate_combines_everything_and_handles_missing_masks():
     d = ev3.to_dict()
     assert d["pixel_auroc"] is None and d["n_images"] == 8
     json.dumps(d, allow_nan=False)
+
+
+def test_image_auroc_per_type_against_all_good():
+    from core.metrics import image_auroc_per_type
+
+    labels = [0, 0, 0, 1, 1, 1, 1]
+    scores = [0.1, 0.2, 0.3, 0.9, 0.8, 0.25, 0.05]
+    types = ["good", "good", "good", "crack", "crack", "stain", "stain"]
+    per = image_auroc_per_type(labels, scores, types)
+    assert list(per) == ["crack", "stain"]
+    assert per["crack"] == 1.0  # both cracks above every good image
+    # stain 0.25 beats 2 of 3 good images, 0.05 none: (2 + 0) / 6
+    assert per["stain"] == pytest.approx(2 / 6)
+    with pytest.raises(ValueError, match="one entry per image"):
+        image_auroc_per_type(labels, scores, types[:-1])
