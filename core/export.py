@@ -295,45 +295,91 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def read_batch(path: str | os.PathLike[str]) -> ExportedBatch:
-    """Load an export written by :func:`export_batch` (any schema version up to ours).
+class ExportReader:
+    """An export opened for reading one record at a time (memory: one record).
 
-    Images stored as grayscale (H, W) come back as (H, W, 3) uint8 like every core image.
+    ``with ExportReader(path) as r:`` gives ``r.attrs``, ``r.thresholds``, ``r.verdicts``
+    (as :class:`ExportedBatch`), ``len(r)`` and ``r[i]`` -> :class:`ExportRecord` in file
+    order.  Grayscale images come back as (H, W, 3) uint8.
+
+    Raises:
+        ExportError: on opening, the file is missing, not HDF5, not our export, newer, or
+            damaged; on ``r[i]``, that record is damaged.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        p = self.path = Path(path)
+        if not p.is_file():
+            raise ExportError(f"{p} does not exist or is not a file")
+        if not h5py.is_hdf5(p):
+            raise ExportError(f"{p} is not an HDF5 file")
+        try:
+            self._f = h5py.File(p, "r")
+        except OSError as e:
+            raise ExportError(f"{p} is damaged or incomplete: {e}") from e
+        try:
+            self._read_header()
+        except CoreError:
+            self._f.close()
+            raise
+        except (KeyError, ValueError, TypeError, OSError) as e:
+            self._f.close()
+            raise ExportError(f"{p} is damaged or incomplete: {e}") from e
+
+    def _read_header(self) -> None:
+        f, p = self._f, self.path
+        self.attrs = {k: _plain(v) for k, v in f.attrs.items()}
+        if self.attrs.get("format") != FORMAT:
+            raise ExportError(f"{p} is an HDF5 file but not an export of this application")
+        version = int(self.attrs.get("schema_version", -1))
+        if not 1 <= version <= SCHEMA_VERSION:
+            raise ExportError(
+                f"{p} has export schema version {version}; this version reads up to "
+                f"{SCHEMA_VERSION} (update the application)"
+            )
+        self.thresholds = Thresholds(
+            image=float(self.attrs["image_threshold"]),
+            pixel=float(self.attrs["pixel_threshold"]),
+            source=str(self.attrs["threshold_source"]),
+        )
+        self._n = int(self.attrs["n_images"])
+        self.verdicts = tuple(f["verdicts"].asstr()[:])
+        if len(self.verdicts) != self._n:
+            raise ExportError(f"{p} is damaged: {len(self.verdicts)} verdicts for {self._n} images")
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: int) -> ExportRecord:
+        if not 0 <= i < self._n:
+            raise IndexError(f"record {i} of {self._n}")
+        try:
+            return _read_record(self._f["images"][f"{i:06d}"])
+        except (KeyError, ValueError, TypeError, OSError) as e:
+            raise ExportError(f"{self.path} is damaged or incomplete (image {i}): {e}") from e
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> ExportReader:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+
+def read_batch(path: str | os.PathLike[str]) -> ExportedBatch:
+    """Load a whole export written by :func:`export_batch` (any schema version up to ours);
+    :class:`ExportReader` reads it one record at a time instead.
 
     Raises:
         ExportError: the file is missing, not HDF5, not our export, newer, or damaged.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise ExportError(f"{p} does not exist or is not a file")
-    if not h5py.is_hdf5(p):
-        raise ExportError(f"{p} is not an HDF5 file")
-    try:
-        with h5py.File(p, "r") as f:
-            attrs = {k: _plain(v) for k, v in f.attrs.items()}
-            if attrs.get("format") != FORMAT:
-                raise ExportError(f"{p} is an HDF5 file but not an export of this application")
-            version = int(attrs.get("schema_version", -1))
-            if not 1 <= version <= SCHEMA_VERSION:
-                raise ExportError(
-                    f"{p} has export schema version {version}; this version reads up to "
-                    f"{SCHEMA_VERSION} (update the application)"
-                )
-            thresholds = Thresholds(
-                image=float(attrs["image_threshold"]),
-                pixel=float(attrs["pixel_threshold"]),
-                source=str(attrs["threshold_source"]),
-            )
-            n = int(attrs["n_images"])
-            verdicts = tuple(f["verdicts"].asstr()[:])
-            records = tuple(_read_record(f["images"][f"{i:06d}"]) for i in range(n))
-    except CoreError:
-        raise
-    except (KeyError, ValueError, TypeError, OSError) as e:
-        raise ExportError(f"{p} is damaged or incomplete: {e}") from e
-    if len(verdicts) != len(records):
-        raise ExportError(f"{p} is damaged: {len(verdicts)} verdicts for {len(records)} images")
-    return ExportedBatch(records=records, attrs=attrs, thresholds=thresholds, verdicts=verdicts)
+    with ExportReader(path) as r:
+        records = tuple(r[i] for i in range(len(r)))
+        return ExportedBatch(
+            records=records, attrs=r.attrs, thresholds=r.thresholds, verdicts=r.verdicts
+        )
 
 
 def _read_record(g: h5py.Group) -> ExportRecord:
@@ -355,6 +401,7 @@ def _read_record(g: h5py.Group) -> ExportRecord:
 __all__ = [
     "FORMAT",
     "SCHEMA_VERSION",
+    "ExportReader",
     "ExportRecord",
     "ExportedBatch",
     "export_batch",

@@ -208,6 +208,29 @@ def test_reader_refuses_foreign_and_damaged_files(tmp_path):
         read_batch(broken)
 
 
+def test_export_reader_reads_one_record_at_a_time(tmp_path):
+    from core.export import ExportReader
+
+    recs = _records()
+    path = tmp_path / "batch.h5"
+    _export(path, recs)
+    with ExportReader(path) as r:
+        assert len(r) == 4 and r.thresholds == TH and r.verdicts == ("OK", "NG", "NG", "OK")
+        rec = r[1]  # random access, nothing else is read
+        np.testing.assert_array_equal(rec.image, recs[1].image)
+        np.testing.assert_array_equal(rec.anomaly_map, recs[1].anomaly_map)
+        assert rec.label == 1 and rec.path == recs[1].path
+        with pytest.raises(IndexError):
+            r[4]
+    # a damaged record is reported with its index; the others stay readable
+    with h5py.File(path, "r+") as f:
+        del f["images/000002/anomaly_map"]
+    with ExportReader(path) as r:
+        assert r[3].score == pytest.approx(0.45)
+        with pytest.raises(ExportError, match=r"damaged or incomplete \(image 2\)"):
+            r[2]
+
+
 def test_bad_input_is_refused_clearly(tmp_path):
     img = np.zeros((8, 8, 3), np.uint8)
     with pytest.raises(ExportError, match="anomaly_map"):

@@ -288,16 +288,22 @@ def open_export_job(
     on_progress: ProgressCallback = ignore_progress,
     should_stop: StopCallback = never_stop,
 ) -> OpenedExport:
-    """Read an exported batch (``core.export.read_batch``) into ``store``."""
-    from core.export import read_batch
+    """Read an exported batch into ``store`` one record at a time
+    (``core.export.ExportReader``: memory stays at one image whatever the batch size)."""
+    from core.export import ExportReader
 
     on_progress(Progress(0, 1, f"reading {Path(path).name}"))
-    batch = read_batch(path)
-    total = len(batch.records)
+    with ExportReader(path) as reader:
+        return _read_export(reader, path, store, on_progress, should_stop)
+
+
+def _read_export(reader, path, store, on_progress, should_stop) -> OpenedExport:
+    total = len(reader)
     items = []
-    for i, rec in enumerate(batch.records):
+    for i in range(total):
         if should_stop():
             raise Cancelled("opening the export was cancelled")
+        rec = reader[i]
         key = store.new_key()
         store.put(key, IMAGE, rec.image)
         amap = np.asarray(rec.anomaly_map, np.float32)
@@ -308,7 +314,7 @@ def open_export_job(
         item = _item(rec.path, key, rec.image, amap, rec.score, label=label, gt_mask=rec.gt_mask)
         items.append(item)
         on_progress(Progress(i + 1, total, f"loaded {i + 1} of {total} image(s)"))
-    return OpenedExport(str(path), tuple(items), batch.thresholds, dict(batch.attrs))
+    return OpenedExport(str(path), tuple(items), reader.thresholds, dict(reader.attrs))
 
 
 # --------------------------------------------------------------------- pixel metrics
