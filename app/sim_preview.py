@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.config import SimulatorConfig
+from core.defects import compact_simulator
 from core.errors import Cancelled, ImageLoadError
 from core.images import load_image
 from core.simulator import AnomalySimulator
@@ -42,6 +43,7 @@ class PreviewResult:
     config: SimulatorConfig
     seed: int
     start: int
+    preset: str = "paper"
 
 
 def make_previews(
@@ -51,6 +53,7 @@ def make_previews(
     start: int,
     count: int,
     *,
+    preset: str = "paper",
     on_progress: ProgressCallback = ignore_progress,
     should_stop: StopCallback = never_stop,
 ) -> PreviewResult:
@@ -58,30 +61,42 @@ def make_previews(
 
     Sample ``i`` uses image ``paths[i % len(paths)]`` and simulator index ``i``
     (the same pairing as :class:`core.dataset.SyntheticDataset` without the
-    shuffle), so a given (seed, index) always shows the same anomaly.
+    shuffle), so a given (seed, index) always shows the same anomaly.  ``preset``:
+    ``paper`` shows [official]'s simulator, ``compact`` the compact preset's
+    (:func:`core.defects.compact_simulator`: working-size crops, surface defects,
+    grey anomalies on grey images).
 
     Raises:
         Cancelled: ``should_stop()`` returned True (a newer request superseded it).
         core.errors.DatasetError: the anomaly source is unusable (e.g. empty folder).
     """
-    sim = AnomalySimulator(config, seed)
     items: list[PreviewItem] = []
     failures: list[FailedImage] = []
     cache: dict[str, object] = {}
     n = len(paths)
-    for k in range(count if n else 0):
-        if should_stop():
-            raise Cancelled("preview superseded")
-        index = start + k
-        path = str(paths[index % n])
+    for k in range(count if n else 0):  # read the images the samples need, once each
+        path = str(paths[(start + k) % n])
         if path not in cache:
+            if should_stop():
+                raise Cancelled("preview superseded")
             try:
                 cache[path] = load_image(path)
             except ImageLoadError as exc:
                 cache[path] = None
                 failures.append(FailedImage(path, exc.reason))
+    loaded = [im for im in cache.values() if im is not None]
+    if preset == "compact":
+        sim = compact_simulator(config, loaded, seed)
+        cache = {p: None if im is None else sim.prepare(im) for p, im in cache.items()}
+    else:
+        sim = AnomalySimulator(config, seed)
+    for k in range(count if n else 0):
+        if should_stop():
+            raise Cancelled("preview superseded")
+        index = start + k
+        path = str(paths[index % n])
         img = cache[path]
         if img is not None:
             items.append(PreviewItem(path, sim.sample(img, index)))
         on_progress(Progress(k + 1, count, f"sample {index}"))
-    return PreviewResult(tuple(items), tuple(failures), config, int(seed), int(start))
+    return PreviewResult(tuple(items), tuple(failures), config, int(seed), int(start), preset)

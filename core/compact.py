@@ -20,7 +20,6 @@ multiple of 16).  Output logits: (B, 2, H, W); channel 1 is the anomaly class.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -31,6 +30,7 @@ from torch import nn
 
 from core.backbone import imagenet_normalize, load_efficientnet_lite0
 from core.config import ModelConfig, SimulatorConfig, TrainConfig
+from core.defects import SIM_MIX  # noqa: F401  (re-exported: the preset's anomaly mix)
 from core.errors import ConfigError
 from core.loss import FocalLoss
 
@@ -40,8 +40,6 @@ LR_SCALE = 10.0
 #: Linear warm-up over this fraction of the budget, then cosine decay to 0, so that a
 #: budget in minutes converges within those minutes (the issue's probe recipe).
 WARMUP = 0.05
-#: Anomaly kinds mixed by the simulator: (texture [official], intensity, line, spot).
-SIM_MIX = (1.0, 1.0, 1.0, 1.0)
 
 #: Encoder taps: timm EfficientNet-Lite0 ``blocks[i]`` -> (stride, channels).
 TAPS: dict[int, tuple[int, int]] = {0: (2, 16), 1: (4, 24), 2: (8, 40), 4: (16, 112)}
@@ -170,21 +168,10 @@ class CompactDraem(nn.Module):
         return CompactLoss()
 
     def make_simulator(self, sim_config: SimulatorConfig, images: Sequence[np.ndarray], seed: int):
-        """The training-sample maker: :class:`core.defects.CompactSimulator`.
+        """The training-sample maker: :func:`core.defects.compact_simulator`."""
+        from core.defects import compact_simulator
 
-        Crops of ``config.image_size`` at the working geometry; the good image is
-        not rotated (``rotate_image_prob`` 0: zero-filled corners look like defects
-        on a surface; random flips instead); grey data gets grey anomalies.
-        """
-        from core.defects import CompactSimulator, is_grey
-        from core.simulator import AnomalySimulator
-
-        sc = dataclasses.replace(
-            sim_config, image_size=tuple(self.config.image_size), rotate_image_prob=0.0
-        )
-        return CompactSimulator(
-            AnomalySimulator(sc, seed=seed), self.config, SIM_MIX, grey=is_grey(list(images))
-        )
+        return compact_simulator(sim_config, images, seed, self.config)
 
     @staticmethod
     def lr_at(tc: TrainConfig, fraction: float) -> float:

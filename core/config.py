@@ -107,7 +107,10 @@ class SimulatorConfig(_DictMixin):
             f"perlin_scale_min/max must satisfy 0 <= min < max <= 8, got "
             f"{self.perlin_scale_min}/{self.perlin_scale_max}",
         )
-        _check(0 <= self.rotation_deg <= 180, f"rotation_deg must be in [0, 180], got {self.rotation_deg}")
+        _check(
+            0 <= self.rotation_deg <= 180,
+            f"rotation_deg must be in [0, 180], got {self.rotation_deg}",
+        )
         _check(-1.0 < self.threshold < 1.0, f"threshold must be in (-1, 1), got {self.threshold}")
         _check(
             0.0 <= self.beta_min <= self.beta_max <= 1.0,
@@ -117,14 +120,21 @@ class SimulatorConfig(_DictMixin):
             0.0 <= self.anomaly_probability <= 1.0,
             f"anomaly_probability must be in [0, 1], got {self.anomaly_probability}",
         )
-        _check(0 <= self.n_augmentations <= 10, f"n_augmentations must be in [0, 10], got {self.n_augmentations}")
-        _check(self.source in ("builtin", "colour", "folder"), f"source must be builtin|colour|folder, got {self.source!r}")
+        _check(
+            0 <= self.n_augmentations <= 10,
+            f"n_augmentations must be in [0, 10], got {self.n_augmentations}",
+        )
+        _check(
+            self.source in ("builtin", "colour", "folder"),
+            f"source must be builtin|colour|folder, got {self.source!r}",
+        )
         _check(
             self.source != "folder" or bool(self.source_dir),
             "source='folder' needs source_dir (a folder of texture images)",
         )
         _check(
-            len(self.image_size) == 2 and all(isinstance(s, int) and 16 <= s <= 4096 for s in self.image_size),
+            len(self.image_size) == 2
+            and all(isinstance(s, int) and 16 <= s <= 4096 for s in self.image_size),
             f"image_size must be (H, W) with 16 <= H, W <= 4096, got {self.image_size}",
         )
         _check(
@@ -163,16 +173,25 @@ class ModelConfig(_DictMixin):
     backbone: str = "none"
 
     def __post_init__(self) -> None:
-        _check(self.preset in ("paper", "compact"), f"preset must be paper|compact, got {self.preset!r}")
         _check(
-            len(self.image_size) == 2 and all(isinstance(s, int) and s >= 32 and s % 16 == 0 for s in self.image_size),
+            self.preset in ("paper", "compact"),
+            f"preset must be paper|compact, got {self.preset!r}",
+        )
+        _check(
+            len(self.image_size) == 2
+            and all(isinstance(s, int) and s >= 32 and s % 16 == 0 for s in self.image_size),
             f"image_size must be (H, W), multiples of 16 and >= 32, got {self.image_size}",
         )
         _check(self.recon_width >= 4, f"recon_width must be >= 4, got {self.recon_width}")
         _check(self.disc_width >= 4, f"disc_width must be >= 4, got {self.disc_width}")
         _check(self.in_channels in (1, 3), f"in_channels must be 1 or 3, got {self.in_channels}")
-        _check(isinstance(self.keep_aspect, bool), f"keep_aspect must be a bool, got {self.keep_aspect!r}")
-        _check(64 <= self.work_area <= 2048, f"work_area must be in [64, 2048], got {self.work_area}")
+        _check(
+            isinstance(self.keep_aspect, bool),
+            f"keep_aspect must be a bool, got {self.keep_aspect!r}",
+        )
+        _check(
+            64 <= self.work_area <= 2048, f"work_area must be in [64, 2048], got {self.work_area}"
+        )
         _check(
             self.backbone in ("none", "efficientnet_lite0"),
             f"backbone must be none|efficientnet_lite0, got {self.backbone!r}",
@@ -228,15 +247,23 @@ class TrainConfig(_DictMixin):
         _check(self.steps is None or self.steps >= 1, f"steps must be >= 1, got {self.steps}")
         _check(self.minutes is None or self.minutes > 0, f"minutes must be > 0, got {self.minutes}")
         _check(self.epochs is None or self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
-        _check(1 <= self.batch_size <= 256, f"batch_size must be in [1, 256], got {self.batch_size}")
+        _check(
+            1 <= self.batch_size <= 256, f"batch_size must be in [1, 256], got {self.batch_size}"
+        )
         _check(0 < self.lr < 1, f"lr must be in (0, 1), got {self.lr}")
         _check(
-            len(self.lr_milestones) == 2 and 0 < self.lr_milestones[0] <= self.lr_milestones[1] <= 1,
+            len(self.lr_milestones) == 2
+            and 0 < self.lr_milestones[0] <= self.lr_milestones[1] <= 1,
             f"lr_milestones must be two fractions 0 < a <= b <= 1, got {self.lr_milestones}",
         )
         _check(0 < self.lr_gamma <= 1, f"lr_gamma must be in (0, 1], got {self.lr_gamma}")
-        _check(self.device in ("auto", "cpu", "cuda"), f"device must be auto|cpu|cuda, got {self.device!r}")
-        _check(0 <= self.num_workers <= 32, f"num_workers must be in [0, 32], got {self.num_workers}")
+        _check(
+            self.device in ("auto", "cpu", "cuda"),
+            f"device must be auto|cpu|cuda, got {self.device!r}",
+        )
+        _check(
+            0 <= self.num_workers <= 32, f"num_workers must be in [0, 32], got {self.num_workers}"
+        )
         _check(self.checkpoint_every_s > 0, "checkpoint_every_s must be > 0")
         _check(self.preview_every_s > 0, "preview_every_s must be > 0")
 

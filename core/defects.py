@@ -17,19 +17,32 @@ channels).  Deterministic in ``(seed, index, image)`` like the base simulator.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
-from core.config import ModelConfig
+from core.config import ModelConfig, SimulatorConfig, model_preset
 from core.geometry import random_crop, to_working
 from core.simulator import AnomalySimulator, as_rgb_uint8
 from core.types import SyntheticSample
 
-__all__ = ["KINDS", "CompactSimulator", "intensity_defect", "is_grey", "line_defect", "spot_defect"]
+__all__ = [
+    "KINDS",
+    "SIM_MIX",
+    "CompactSimulator",
+    "compact_simulator",
+    "intensity_defect",
+    "is_grey",
+    "line_defect",
+    "spot_defect",
+]
 
 KINDS = ("texture", "intensity", "line", "spot")
+#: Weights of the anomaly kinds the compact preset trains on, in ``KINDS`` order.
+SIM_MIX = (1.0, 1.0, 1.0, 1.0)
 
 
 def _blend(img: np.ndarray, alt: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -168,3 +181,23 @@ class CompactSimulator:
         if not mask.any():
             return SyntheticSample(good, good.copy(), mask, False, 0.0, s.index)
         return SyntheticSample(good, aug, mask, True, s.beta if kind == "texture" else 0.0, s.index)
+
+
+def compact_simulator(
+    sim_config: SimulatorConfig,
+    images: Sequence[np.ndarray],
+    seed: int,
+    model_config: ModelConfig | None = None,
+) -> CompactSimulator:
+    """The simulator the ``compact`` preset trains with (also what the GUI previews).
+
+    Crops of ``model_config.image_size`` (default: the compact preset's) at the working
+    geometry; the good image is not rotated (``rotate_image_prob`` 0: zero-filled corners
+    look like defects on a surface; random flips instead); grey ``images`` (RGB uint8)
+    get grey anomalies; kinds mixed by :data:`SIM_MIX`.
+    """
+    mc = model_config or model_preset("compact")
+    sc = dataclasses.replace(sim_config, image_size=tuple(mc.image_size), rotate_image_prob=0.0)
+    return CompactSimulator(
+        AnomalySimulator(sc, seed=seed), mc, SIM_MIX, grey=is_grey(list(images))
+    )

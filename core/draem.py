@@ -83,7 +83,8 @@ def _batches(images: list[np.ndarray], batch_size: int, cfg: ModelConfig) -> lis
         if (
             i == len(images)
             or i - start >= batch_size
-            or working_size(*images[i].shape[:2], cfg) != working_size(*images[start].shape[:2], cfg)
+            or working_size(*images[i].shape[:2], cfg)
+            != working_size(*images[start].shape[:2], cfg)
         ):
             out.append((start, i))
             start = i

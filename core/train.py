@@ -186,7 +186,9 @@ class _Run:
         from core.simulator import AnomalySimulator
 
         tc = self.tc
-        if hasattr(self.model, "make_simulator"):  # e.g. the compact preset's crops + surface defects
+        if hasattr(
+            self.model, "make_simulator"
+        ):  # e.g. the compact preset's crops + surface defects
             sim = self.model.make_simulator(self.sc, self.images, tc.seed)
         else:
             sim = AnomalySimulator(self.sc, seed=tc.seed)

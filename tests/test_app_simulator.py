@@ -10,7 +10,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from app.project import Project  # noqa: E402
+from app.project import Project, TrainingSettings  # noqa: E402
 from app.project_qt import ProjectAdapter  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.sim_preview import make_previews  # noqa: E402
@@ -29,6 +29,9 @@ def page(qtbot, tmp_path):
     project = Project(tmp_path / "proj")
     project.add_good_images(paths)
     project.set_simulator(SimulatorConfig(image_size=(64, 64), anomaly_probability=1.0))
+    project.set_training(
+        TrainingSettings(preset="paper")
+    )  # these tests drive [official]'s simulator
     w = SimulatorPage(ProjectAdapter(project), Settings(tmp_path / "s.ini"))
     qtbot.addWidget(w)
     w.controls.count.setValue(4)
@@ -89,3 +92,29 @@ def test_make_previews_is_deterministic_and_skips_bad_files(tmp_path):
         np.array_equal(x.sample.augmented, y.sample.augmented)
         for x, y in zip(a.items, b.items, strict=True)
     )
+
+
+def test_compact_preview_shows_what_the_compact_preset_trains_on(tmp_path):
+    rng = np.random.default_rng(2)
+    grey = tmp_path / "grey.png"
+    cv2.imwrite(str(grey), rng.integers(60, 200, (300, 260), np.uint8))
+    cfg = SimulatorConfig(anomaly_probability=1.0)
+    res = make_previews([grey], cfg, 0, 0, 8, preset="compact")
+    assert res.preset == "compact" and len(res.items) == 8
+    for it in res.items:
+        s = it.sample
+        assert s.augmented.shape == (224, 224, 3)  # crops of the compact preset's size
+        # a grey surface never gets a coloured anomaly
+        assert np.array_equal(s.augmented[..., 0], s.augmented[..., 1])
+        assert np.array_equal(s.augmented[..., 1], s.augmented[..., 2])
+    paper = make_previews([grey], cfg, 0, 0, 2, preset="paper")
+    assert paper.items[0].sample.augmented.shape == (256, 256, 3)  # [official]: resized
+
+
+def test_page_follows_the_training_preset(qtbot, page):
+    _wait_preview(qtbot, page, lambda r: r.preset == "paper")
+    assert "paper" in page.preset_note.text()
+    page.adapter.project.set_training(TrainingSettings(preset="compact"))
+    res = _wait_preview(qtbot, page, lambda r: r.preset == "compact")
+    assert "compact" in page.preset_note.text()
+    assert res.items[0].sample.augmented.shape[:2] == (224, 224)

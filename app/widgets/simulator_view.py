@@ -8,6 +8,7 @@ a background :class:`app.workers.Task` (the newest request wins).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -67,7 +68,14 @@ class SimulatorPage(QWidget):
     status_message = Signal(str)
     preview_ready = Signal(object)  # PreviewResult, for tests and screenshots
 
-    def __init__(self, adapter: ProjectAdapter, settings: Settings, parent=None) -> None:
+    def __init__(
+        self,
+        adapter: ProjectAdapter,
+        settings: Settings,
+        parent=None,
+        *,
+        resolve_preset: Callable[[str], str] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.adapter, self.settings = adapter, settings
         self._task: Task | None = None
@@ -91,7 +99,15 @@ class SimulatorPage(QWidget):
         scroll.setWidget(self.cards_host)
         self.empty = QLabel("Add good images first: the samples are made from them.")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preset_note = QLabel()
+        self.preset_note.setWordWrap(True)
+        self.preset_note.setToolTip("The preset is chosen on the Training page")
+        #: Training-page preset setting (auto/paper/compact) -> paper/compact; the main
+        #: window passes the device-aware rule (auto: compact on a CPU, paper on a GPU).
+        self.resolve_preset = resolve_preset or (lambda s: "paper" if s == "paper" else "compact")
+        self._preset = ""
         right = QVBoxLayout()
+        right.addWidget(self.preset_note)
         right.addWidget(self.empty)
         right.addWidget(scroll, 1)
         lay = QHBoxLayout(self)
@@ -117,7 +133,7 @@ class SimulatorPage(QWidget):
     def _on_changed(self, event: str) -> None:
         if event == "simulator":
             self._load_from_project()
-        elif event == "good_images":
+        elif event == "good_images" or (event == "training" and self.preset() != self._preset):
             self.request_preview()
 
     # ----------------------------------------------------------------- widgets → model
@@ -147,6 +163,22 @@ class SimulatorPage(QWidget):
         self.request_preview()
 
     # ----------------------------------------------------------------- preview
+    def preset(self) -> str:
+        """``paper`` or ``compact``: the preset whose training samples are shown."""
+        p = self.adapter.project
+        return self.resolve_preset(p.training.preset if p is not None else "auto")
+
+    def _show_preset(self, preset: str) -> None:
+        self._preset = preset
+        self.preset_note.setText(
+            "Samples as the <b>compact</b> preset trains on them: crops at the working size "
+            "with texture patches and surface defects (intensity changes, thin lines, spots); "
+            "grey images get grey anomalies."
+            if preset == "compact"
+            else "Samples as the <b>paper</b> preset trains on them ([official] DRÆM "
+            "simulator: Perlin-shaped texture patches on the resized image)."
+        )
+
     def request_preview(self) -> None:
         """Regenerate the cards (cancels a running preview; the newest request wins)."""
         if self._task is not None:
@@ -160,6 +192,8 @@ class SimulatorPage(QWidget):
             self._show(None)
             return
         cfg = p.simulator
+        preset = self.preset()
+        self._show_preset(preset)
         task = Task(
             make_previews,
             paths,
@@ -167,6 +201,7 @@ class SimulatorPage(QWidget):
             p.simulator_seed,
             self._start,
             self.controls.count.value(),
+            preset=preset,
             parent=self,
         )
         task.succeeded.connect(self._on_preview)

@@ -71,6 +71,10 @@ class TrainingPage(QWidget):
         self._load()
 
     # ----------------------------------------------------------------- binding
+    def resolve_preset(self, preset: str) -> str:
+        """``auto``/``paper``/``compact`` -> the preset a run would use on this machine."""
+        return tr.resolve_preset(preset, self.devices)
+
     def _load(self) -> None:
         """Project → controls."""
         p = self.adapter.project
