@@ -180,7 +180,8 @@ class CompactSimulator:
             aug = np.repeat(cv2.cvtColor(aug, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
         if not mask.any():
             return SyntheticSample(good, good.copy(), mask, False, 0.0, s.index)
-        return SyntheticSample(good, aug, mask, True, s.beta if kind == "texture" else 0.0, s.index)
+        beta = s.beta if kind == "texture" else 0.0
+        return SyntheticSample(good, aug, mask, True, beta, s.index, kind)
 
 
 def compact_simulator(

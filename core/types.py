@@ -60,6 +60,8 @@ class SyntheticSample:
         has_anomaly: False for the ~half of samples left clean (mask all zero).
         beta: blending factor used (0 for clean samples).
         index: the sample index (with the simulator seed it fully determines it).
+        kind: what was pasted: ``texture`` ([official]); the compact preset's simulator
+            also makes ``intensity``, ``line`` and ``spot`` defects (``core.defects``).
     """
 
     good: np.ndarray
@@ -68,6 +70,7 @@ class SyntheticSample:
     has_anomaly: bool
     beta: float
     index: int
+    kind: str = "texture"
 
 
 # --------------------------------------------------------------------- training

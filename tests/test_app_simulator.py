@@ -107,7 +107,10 @@ def test_compact_preview_shows_what_the_compact_preset_trains_on(tmp_path):
         # a grey surface never gets a coloured anomaly
         assert np.array_equal(s.augmented[..., 0], s.augmented[..., 1])
         assert np.array_equal(s.augmented[..., 1], s.augmented[..., 2])
+    kinds = {it.sample.kind for it in res.items}
+    assert kinds <= {"texture", "intensity", "line", "spot"} and len(kinds) >= 2  # seeded mix
     paper = make_previews([grey], cfg, 0, 0, 2, preset="paper")
+    assert {it.sample.kind for it in paper.items} == {"texture"}
     assert paper.items[0].sample.augmented.shape == (256, 256, 3)  # [official]: resized
 
 
@@ -118,3 +121,6 @@ def test_page_follows_the_training_preset(qtbot, page):
     res = _wait_preview(qtbot, page, lambda r: r.preset == "compact")
     assert "compact" in page.preset_note.text()
     assert res.items[0].sample.augmented.shape[:2] == (224, 224)
+    captions = [c.caption.text() for c in page.cards if c.isVisibleTo(page)]
+    names = ("texture patch", "intensity change", "thin line", "spots", "clean")
+    assert all(any(n in c for n in names) for c in captions)

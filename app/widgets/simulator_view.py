@@ -31,6 +31,9 @@ from app.workers import Task
 from core.config import SimulatorConfig
 from core.errors import ConfigError
 
+#: ``SyntheticSample.kind`` -> caption wording.
+KIND_NAMES = {"intensity": "intensity change", "line": "thin line", "spot": "spots"}
+
 
 class SampleCard(QFrame):
     """Good image | mask | augmented image with the mask outlined, plus a caption."""
@@ -53,11 +56,13 @@ class SampleCard(QFrame):
         self.views[0].set_image(s.good)
         self.views[1].set_image(s.mask * 255)
         self.views[2].set_image(outline(s.augmented, s.mask) if s.has_anomaly else s.augmented)
-        state = (
-            f"anomaly, β = {s.beta:.2f}, {100 * s.mask.mean():.1f} % of the area"
-            if s.has_anomaly
-            else "clean"
-        )
+        area = f"{100 * s.mask.mean():.1f} % of the area"
+        if not s.has_anomaly:
+            state = "clean"
+        elif s.kind == "texture":
+            state = f"texture patch, β = {s.beta:.2f}, {area}"
+        else:
+            state = f"{KIND_NAMES.get(s.kind, s.kind)}, {area}"
         self.caption.setText(f"#{s.index} · {Path(item.path).name} · {state}")
         self.setToolTip(f"{item.path}\nsample index {s.index}")
 
