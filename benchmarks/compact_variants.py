@@ -8,6 +8,7 @@ size) and the image AUROC per defect type.
 Variants (``key=value`` arguments):
   trainable_from=N   unfreeze EfficientNet-Lite0 ``blocks[i]`` for i >= N (5 = frozen,
                      the preset; 3 or 4 = partial fine-tuning)
+  width=W            head width (``ModelConfig.disc_width``; the preset: 32)
   seed=S             training seed (default 0)
 
 Run:  flock /tmp/cpu.lock python benchmarks/compact_variants.py NAME MINUTES [key=value ...]
@@ -50,6 +51,18 @@ def run(argv: list[str]) -> int:
         original_init(self, trainable_from)
 
     cc.CompactEncoder.__init__ = init  # the trainer builds the network in this process
+    if "width" in kw:
+        import dataclasses
+
+        import core.config as config
+
+        preset = config.model_preset
+
+        def wide(name: str):
+            mc = preset(name)
+            return dataclasses.replace(mc, disc_width=int(kw["width"])) if name == "compact" else mc
+
+        config.model_preset = wide  # core.cli imports it at call time
     from core.cli import main
     from core.detectors import load_detector
     from core.images import read_mvtec
