@@ -11,6 +11,7 @@ Exit codes: 0 success, 1 error, 2 bad command line, 130 cancelled by Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -61,6 +62,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         device = resolve_device(args.device)
         preset = args.preset or ("paper" if device == "cuda" else "compact")
         model_config = model_preset(preset)
+        if args.score_kernel is not None:
+            model_config = dataclasses.replace(model_config, score_kernel=args.score_kernel)
         source = (
             {"source": "folder", "source_dir": args.anomaly_source} if args.anomaly_source else {}
         )
@@ -283,6 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument(
+        "--score-kernel",
+        type=int,
+        help="DRAEM image score: max of the map mean-filtered with this odd window "
+        "(default 21, the paper's; 1 = plain maximum, for defects of a few pixels)",
+    )
     t.add_argument("--resume", action="store_true", help="continue from the checkpoint at --out")
     t.set_defaults(func=cmd_train)
 

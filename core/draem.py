@@ -9,7 +9,7 @@ Inference ([paper] Sec. 3.4, [official] ``test_DRAEM.py``):
    the same rule as the training simulator (``AnomalySimulator.prepare``: INTER_AREA
    when shrinking both axes, else INTER_LINEAR) and scaled to [0, 1];
 2. batched forward pass in eval mode; the anomaly map is ``softmax(logits)[:, 1]``;
-3. image score = max of the 21x21 mean-filtered map, computed at the *model*
+3. image score = max of the 21x21 (``ModelConfig.score_kernel``) mean-filtered map, at the *model*
    resolution exactly as [official] (``avg_pool2d(21, stride 1, padding 10)``, zero
    padding counted), so scores do not depend on the original image size;
 4. the map (cv2 INTER_LINEAR, clipped to [0, 1]) and the reconstruction (uint8 RGB)
@@ -267,7 +267,7 @@ class DraemDetector:
             amap = maps[j]
             # [paper] score at model resolution; the cv2 box filter equals [official]'s
             # avg_pool2d and is much faster than torch's on the CPU
-            score = anomaly_score(amap)
+            score = anomaly_score(amap, self.model_config.score_kernel)
             if amap.shape != (h, w):
                 amap = np.clip(cv2.resize(amap, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
             recon = None

@@ -134,6 +134,18 @@ def test_trained_model_loads(model):
     assert det.metadata["data_summary"]["n_images"] >= 1
 
 
+def test_train_score_kernel_is_saved_and_validated(capsys, mvtec, tmp_path):
+    from core.detectors import load_detector
+
+    out = tmp_path / "k5.pt"
+    args = ["train", "--data", str(mvtec), "--out", str(out), "--steps", "1"]
+    rc, _, err = run(capsys, *args, "--device", "cpu", "--score-kernel", "5")
+    assert rc == 0, err
+    assert load_detector(str(out)).model_config.score_kernel == 5
+    rc, _, err = run(capsys, *args, "--score-kernel", "4")
+    assert rc != 0 and "score_kernel must be an odd integer" in err
+
+
 def test_train_patchcore_then_inspect(capsys, mvtec, tmp_path):
     from core.detectors import load_detector
 

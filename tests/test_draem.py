@@ -14,7 +14,7 @@ from core.checkpoint import load_checkpoint
 from core.config import ModelConfig, Thresholds
 from core.detectors import load_detector
 from core.draem import DraemDetector, anomaly_score, fuse_for_inference
-from core.errors import Cancelled, CheckpointError, DatasetError
+from core.errors import Cancelled, CheckpointError, ConfigError, DatasetError
 from core.model import build_model
 from core.types import Detector, Progress
 
@@ -27,9 +27,14 @@ def _one_thread():
     torch.set_num_threads(n)
 
 
-def _detector(in_channels=3, thresholds=None) -> DraemDetector:
+def _detector(in_channels=3, thresholds=None, score_kernel=21) -> DraemDetector:
     cfg = ModelConfig(
-        preset="compact", image_size=(32, 48), recon_width=4, disc_width=4, in_channels=in_channels
+        preset="compact",
+        image_size=(32, 48),
+        recon_width=4,
+        disc_width=4,
+        in_channels=in_channels,
+        score_kernel=score_kernel,
     )
     torch.manual_seed(0)
     model = build_model(cfg)
@@ -84,6 +89,20 @@ def test_score_is_computed_at_model_resolution():
     img = _images()[0]  # already at the model size (32, 48): map is not resized
     (p,) = det.predict([img])
     assert p.score == pytest.approx(anomaly_score(p.anomaly_map), abs=1e-5)
+
+
+def test_score_kernel_from_the_model_config():
+    img = _images()[0]
+    (p1,) = _detector(score_kernel=1).predict([img])
+    (p21,) = _detector(score_kernel=21).predict([img])
+    np.testing.assert_allclose(p1.anomaly_map, p21.anomaly_map)  # same network, same map
+    assert p1.score == pytest.approx(float(p1.anomaly_map.max()), abs=1e-5)  # plain maximum
+    assert p21.score == pytest.approx(anomaly_score(p21.anomaly_map, 21), abs=1e-5)
+    assert p21.score < p1.score
+    for bad in (0, 4, 65):
+        with pytest.raises(ConfigError, match="score_kernel"):
+            ModelConfig(score_kernel=bad)
+    assert ModelConfig().score_kernel == 21  # [paper]
 
 
 def test_fused_network_equals_eval_model_and_batches_are_independent():
