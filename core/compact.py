@@ -10,9 +10,12 @@ Departures from [paper], on purpose and measured (docs/benchmarks.md):
 * **No pixel reconstructive sub-network.**  ``forward`` returns ``(None, logits)``;
   the trainer then skips the L2/SSIM terms and trains with focal loss [paper] plus
   binary cross-entropy (a denser gradient early on, which matters for minute budgets).
+* **Image score window 5x5** instead of [paper]'s 21x21 (``ModelConfig.score_kernel``):
+  the compact map is already smooth, and 21x21 diluted defects a few pixels wide
+  (magnetic_tile: +0.04-0.06 image AUROC on every run, the demo set unchanged).
 * Everything else is DRAEM's idea unchanged: the network is trained only on
   simulated anomalies pasted into good images and the image score is the maximum
-  of the 21x21 mean-filtered anomaly map [paper].
+  of the mean-filtered anomaly map [paper].
 
 Input: ``x`` float32 (B, 3, H, W) RGB in [0, 1], any H, W (padded internally to a
 multiple of 16).  Output logits: (B, 2, H, W); channel 1 is the anomaly class.
