@@ -327,7 +327,7 @@ class MemoryIndex:
         self.centroid_norms = (self.centroids * self.centroids).sum(1)
         self.centroid_norms[counts == 0] = math.inf  # empty cells are never probed
         self.sorted_bank = self.bank[self.order]
-        self.sorted_norms = (self.sorted_bank * self.sorted_bank).sum(1)
+        self.sorted_norms = self.norms[self.order]
 
     def state(self) -> dict[str, torch.Tensor]:
         """Tensors to store in a checkpoint (the cell of every bank item)."""

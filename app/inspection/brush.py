@@ -24,23 +24,27 @@ class MaskItem(pg.ImageItem):
         self._viewer = viewer
         self._last: tuple[int, int] | None = None
 
-    def mouseDragEvent(self, ev) -> None:  # noqa: N802 - Qt naming
-        v = self._viewer
-        if v.brush_mode is None or ev.button() != pg.QtCore.Qt.MouseButton.LeftButton:
+    def _grab(self, ev) -> bool:
+        """Accept a left-button event while a brush is active; ignore it otherwise."""
+        if self._viewer.brush_mode is None or ev.button() != pg.QtCore.Qt.MouseButton.LeftButton:
             ev.ignore()
-            return
+            return False
         ev.accept()
+        return True
+
+    def mouseDragEvent(self, ev) -> None:  # noqa: N802 - Qt naming
+        if not self._grab(ev):
+            return
+        v = self._viewer
         self._paint(ev.pos(), start=ev.isStart())
         if ev.isFinish():
             self._last = None
             v.mask_edited.emit(v.mask.copy())
 
     def mouseClickEvent(self, ev) -> None:  # noqa: N802 - Qt naming
-        v = self._viewer
-        if v.brush_mode is None or ev.button() != pg.QtCore.Qt.MouseButton.LeftButton:
-            ev.ignore()
+        if not self._grab(ev):
             return
-        ev.accept()
+        v = self._viewer
         self._paint(ev.pos(), start=True)
         self._last = None
         v.mask_edited.emit(v.mask.copy())
