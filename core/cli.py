@@ -290,7 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--score-kernel",
         type=int,
         help="DRAEM image score: max of the map mean-filtered with this odd window "
-        "(default 21, the paper's; 1 = plain maximum, for defects of a few pixels)",
+        "(default: the preset's, 21 for paper as in the DRAEM paper, 5 for compact; 1 = plain "
+        "maximum, for defects of a few pixels)",
     )
     t.add_argument("--resume", action="store_true", help="continue from the checkpoint at --out")
     t.set_defaults(func=cmd_train)

@@ -62,6 +62,7 @@ def test_project_page_lists_models_and_activates_on_double_click(qtbot, tmp_path
     qtbot.addWidget(page)
     assert page.models.rowCount() == 2 and page.models.item(0, 5).text() == "1 min 05 s"
     assert page.models.item(0, 0).font().bold()
+    assert page.models.item(1, 7).text().endswith("b.ckpt   loss became NaN")
     activated, messages = [], []
     page.model_activated.connect(activated.append)
     page.status_message.connect(messages.append)

@@ -29,7 +29,16 @@ from app.training import format_duration
 from app.widgets.common import FAIL_RGB, PASS_RGB, SPACING, button
 
 WAIT_RGB = (200, 140, 0)
-MODEL_COLUMNS = ("name", "method", "preset/device", "status", "steps", "time", "created")
+MODEL_COLUMNS = (
+    "name",
+    "method",
+    "preset/device",
+    "status",
+    "steps",
+    "time",
+    "created",
+    "checkpoint / note",
+)
 STEPS = (
     ("Good images", "Add defect-free images of the product (files or folders, or drop them)."),
     ("Synthetic anomalies", "Check that simulated defects look plausible on your images."),
@@ -165,7 +174,7 @@ class ProjectPage(QWidget):
         models = p.models if p is not None else []
         self.models.setRowCount(len(models))
         for r, m in enumerate(models):
-            when = m.created.split(" ")[0] if m.created else ""
+            when = m.created[:16]  # "YYYY-MM-DD HH:MM"
             cells = (
                 m.name,
                 m.method,
@@ -174,6 +183,7 @@ class ProjectPage(QWidget):
                 str(m.steps),
                 format_duration(m.elapsed_s),
                 when,
+                f"{m.path}   {m.note}".strip(),
             )
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
