@@ -64,6 +64,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         model_config = model_preset(preset)
         if args.score_kernel is not None:
             model_config = dataclasses.replace(model_config, score_kernel=args.score_kernel)
+        if args.flip_views is not None:
+            model_config = dataclasses.replace(model_config, flip_views=args.flip_views)
         source = (
             {"source": "folder", "source_dir": args.anomaly_source} if args.anomaly_source else {}
         )
@@ -292,6 +294,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="DRAEM image score: max of the map mean-filtered with this odd window "
         "(default: the preset's, 21 for paper as in the DRAEM paper, 5 for compact; 1 = plain "
         "maximum, for defects of a few pixels)",
+    )
+    t.add_argument(
+        "--flip-views",
+        type=int,
+        choices=[1, 2, 3],
+        help="DRAEM maps averaged over the image and its mirrors at inference: 1 = image only, "
+        "2 = + left-right, 3 = + up-down (default: the preset's, 1 for paper, 3 for compact; "
+        "each view costs one forward pass)",
     )
     t.add_argument("--resume", action="store_true", help="continue from the checkpoint at --out")
     t.set_defaults(func=cmd_train)

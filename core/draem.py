@@ -9,6 +9,8 @@ Inference ([paper] Sec. 3.4, [official] ``test_DRAEM.py``):
    the same rule as the training simulator (``AnomalySimulator.prepare``: INTER_AREA
    when shrinking both axes, else INTER_LINEAR) and scaled to [0, 1];
 2. batched forward pass in eval mode; the anomaly map is ``softmax(logits)[:, 1]``;
+   with ``ModelConfig.flip_views`` > 1 (the compact preset) it is averaged with the
+   maps of the left-right (and up-down) mirrored image, mirrored back;
 3. image score = max of the 21x21 (``ModelConfig.score_kernel``) mean-filtered map, at the *model*
    resolution exactly as [official] (``avg_pool2d(21, stride 1, padding 10)``, zero
    padding counted), so scores do not depend on the original image size;
@@ -255,8 +257,13 @@ class DraemDetector:
         x = torch.from_numpy(np.stack(arr)).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
-            rec, logits = self._network()(x)
-            maps = torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy()
+            net = self._network()
+            rec, logits = net(x)
+            probs = torch.softmax(logits.float(), dim=1)[:, 1]  # (B, H, W)
+            views = self.model_config.flip_views
+            for dims in ((-1,), (-2,))[: views - 1]:  # mirror W, then H; map mirrored back
+                probs += torch.softmax(net(x.flip(dims))[1].float(), dim=1)[:, 1].flip(dims)
+            maps = (probs / views).cpu().numpy()
             rec_np = None
             if rec is not None:
                 rec_u8 = (rec.float().clamp(0, 1) * 255.0).round().byte()

@@ -139,9 +139,10 @@ def test_train_score_kernel_is_saved_and_validated(capsys, mvtec, tmp_path):
 
     out = tmp_path / "k5.pt"
     args = ["train", "--data", str(mvtec), "--out", str(out), "--steps", "1"]
-    rc, _, err = run(capsys, *args, "--device", "cpu", "--score-kernel", "5")
+    rc, _, err = run(capsys, *args, "--device", "cpu", "--score-kernel", "5", "--flip-views", "2")
     assert rc == 0, err
-    assert load_detector(str(out)).model_config.score_kernel == 5
+    mc = load_detector(str(out)).model_config
+    assert (mc.score_kernel, mc.flip_views) == (5, 2)
     rc, _, err = run(capsys, *args, "--score-kernel", "4")
     assert rc != 0 and "score_kernel must be an odd integer" in err
 

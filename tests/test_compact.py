@@ -78,6 +78,8 @@ def test_preset_and_shapes():
     cfg = model_preset("compact")
     assert cfg.preset == "compact" and cfg.keep_aspect and cfg.backbone == "efficientnet_lite0"
     assert model_preset("paper").backbone == "none" and not model_preset("paper").keep_aspect
+    assert (cfg.score_kernel, cfg.flip_views) == (5, 3)  # measured departures (docs/benchmarks.md)
+    assert (model_preset("paper").score_kernel, model_preset("paper").flip_views) == (21, 1)
     model = CompactDraem(small_config())
     rec, logits = model(torch.rand(2, 3, 50, 70))  # not multiples of 16
     assert rec is None and logits.shape == (2, 2, 50, 70) and logits.dtype == torch.float32

@@ -27,7 +27,7 @@ def _one_thread():
     torch.set_num_threads(n)
 
 
-def _detector(in_channels=3, thresholds=None, score_kernel=21) -> DraemDetector:
+def _detector(in_channels=3, thresholds=None, score_kernel=21, flip_views=1) -> DraemDetector:
     cfg = ModelConfig(
         preset="compact",
         image_size=(32, 48),
@@ -35,6 +35,7 @@ def _detector(in_channels=3, thresholds=None, score_kernel=21) -> DraemDetector:
         disc_width=4,
         in_channels=in_channels,
         score_kernel=score_kernel,
+        flip_views=flip_views,
     )
     torch.manual_seed(0)
     model = build_model(cfg)
@@ -103,6 +104,23 @@ def test_score_kernel_from_the_model_config():
         with pytest.raises(ConfigError, match="score_kernel"):
             ModelConfig(score_kernel=bad)
     assert ModelConfig().score_kernel == 21  # [paper]
+
+
+def test_flip_views_average_the_mirrored_maps():
+    img = _images()[2]  # 120x200: shrunk to the working size, then the map back up
+    (one,) = _detector().predict([img])
+    lr = _detector().predict([np.ascontiguousarray(img[:, ::-1])])[0].anomaly_map[:, ::-1]
+    ud = _detector().predict([np.ascontiguousarray(img[::-1])])[0].anomaly_map[::-1]
+    assert np.abs(lr - one.anomaly_map).max() > 1e-3  # the network is not symmetric
+    (two,) = _detector(flip_views=2).predict([img])
+    (three,) = _detector(flip_views=3).predict([img])
+    # averaged at the working size, then resized: equal to averaging the resized maps
+    np.testing.assert_allclose(two.anomaly_map, (one.anomaly_map + lr) / 2, atol=2e-5)
+    np.testing.assert_allclose(three.anomaly_map, (one.anomaly_map + lr + ud) / 3, atol=2e-5)
+    for bad in (0, 4):
+        with pytest.raises(ConfigError, match="flip_views"):
+            ModelConfig(flip_views=bad)
+    assert ModelConfig().flip_views == 1  # [paper]: no test-time augmentation
 
 
 def test_fused_network_equals_eval_model_and_batches_are_independent():
