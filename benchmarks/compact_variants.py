@@ -10,6 +10,10 @@ Variants (``key=value`` arguments):
                      the preset; 3 or 4 = partial fine-tuning)
   width=W            head width (``ModelConfig.disc_width``; the preset: 32)
   seed=S             training seed (default 0)
+  context=1          image-level context in the head (``CompactHead(context=True)``)
+  p_anom=P           simulator ``anomaly_probability`` (the preset: 0.5, [official]'s)
+  recon=1            a reconstructive branch in feature space (see ``_feature_reconstruction``)
+  mix=a,b,c,d        anomaly-kind weights (texture, intensity, line, spot; the preset 1,1,1,1)
 
 Run:  flock /tmp/cpu.lock python benchmarks/compact_variants.py NAME MINUTES [key=value ...]
       [--data DIR] [--source DIR]   (default: ../shared/data/magnetic_tile, anomaly_source)
@@ -25,6 +29,111 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "data"
+
+
+def _global_context(cc) -> None:
+    """Patch ``CompactHead`` with image-level context (DeepLabv3-style): the stride-16
+    features' global mean, projected and added everywhere, so that a region can be
+    judged against the whole image (measured in session 3: no gain, not adopted)."""
+    from torch import nn
+
+    class AddGlobal(nn.Module):
+        def __init__(self, width: int) -> None:
+            super().__init__()
+            self.proj = nn.Sequential(nn.Conv2d(width, width, 1), nn.ReLU(inplace=True))
+
+        def forward(self, x):
+            return x + self.proj(x.mean((2, 3), keepdim=True))
+
+    init = cc.CompactHead.__init__
+
+    def new_init(self, width: int = 64) -> None:
+        init(self, width)
+        self.lat16 = nn.Sequential(self.lat16, AddGlobal(width))
+
+    cc.CompactHead.__init__ = new_init
+
+
+def _feature_reconstruction(cc) -> None:
+    """Patch ``CompactDraem`` with a DRAEM-style reconstructive branch in feature space.
+
+    A small bottleneck network (stride 16 -> 32 -> 16 / 8) predicts the *clean* image's
+    stride-8 and stride-16 encoder features from the (corrupted) input's; the head sees
+    the features and their absolute difference to the reconstruction ([paper]'s
+    discriminative input, input + reconstruction, moved to feature space).  Trained
+    jointly: the loss adds the relative L2 to the clean image's features.
+    """
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    class Recon(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.down = nn.Sequential(cc._cbr(112, 64), nn.MaxPool2d(2), cc._cbr(64, 64))
+            self.up16 = nn.Sequential(cc._cbr(64, 64), nn.Conv2d(64, 112, 1))
+            self.up8 = nn.Sequential(cc._cbr(64, 64), nn.Conv2d(64, 40, 1))
+
+        def forward(self, f8, f16):
+            z = self.down(f16)
+            z16 = F.interpolate(z, size=f16.shape[-2:], mode="bilinear", align_corners=False)
+            z8 = F.interpolate(z, size=f8.shape[-2:], mode="bilinear", align_corners=False)
+            return self.up8(z8), self.up16(z16)
+
+    init, head_forward = cc.CompactDraem.__init__, cc.CompactHead.forward
+
+    def new_init(self, config, bf16=True):
+        init(self, config, bf16)
+        w = config.disc_width
+        self.recon = Recon()
+        self.head.lat16 = cc._cbr(224, w, 1)
+        self.head.lat8 = cc._cbr(80, w, 1)
+        self.to(memory_format=torch.channels_last)
+
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % 16, (-w) % 16
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            f2, f4, f8, f16 = self.encoder(x)
+            r8, r16 = self.recon(f8, f16)
+            if torch.is_grad_enabled():  # training: the loss takes it (and drops it)
+                self._rec = (r8, r16)
+            logits = head_forward(
+                self.head,
+                f2,
+                f4,
+                torch.cat([f8, (f8 - r8).abs()], 1),
+                torch.cat([f16, (f16 - r16).abs()], 1),
+            )
+        logits = F.interpolate(logits.float(), size=x.shape[-2:], mode="bilinear")
+        return None, logits[..., :h, :w]
+
+    class Loss(cc.CompactLoss):
+        def __init__(self, model) -> None:
+            super().__init__()
+            self.model = [model]  # not a sub-module
+
+        def forward(self, reconstruction, good, logits, mask):
+            out = super().forward(reconstruction, good, logits, mask)
+            m = self.model[0]
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=m.bf16):
+                t8, t16 = m.encoder(good.contiguous(memory_format=torch.channels_last))[2:]
+            r8, r16 = m._rec
+            del m._rec  # a non-leaf tensor attribute would break deepcopy (inference copy)
+            rec = sum(
+                ((r.float() - t.float()) ** 2).mean() / (t.float() ** 2).mean()
+                for r, t in ((r8, t8), (r16, t16))
+            )
+            out["l2"] = rec
+            out["total"] = out["total"] + rec
+            return out
+
+    cc.CompactDraem.__init__ = new_init
+    cc.CompactDraem.forward = forward
+    cc.CompactDraem.make_loss = lambda self: Loss(self)
 
 
 def run(argv: list[str]) -> int:
@@ -51,6 +160,29 @@ def run(argv: list[str]) -> int:
         original_init(self, trainable_from)
 
     cc.CompactEncoder.__init__ = init  # the trainer builds the network in this process
+    if kw.get("context") == "1":
+        _global_context(cc)
+    if kw.get("recon") == "1":
+        _feature_reconstruction(cc)
+    if "p_anom" in kw or "mix" in kw:
+        import dataclasses
+
+        import core.defects as defects
+
+        make_sim = defects.compact_simulator
+
+        def sim(sim_config, images, seed, model_config=None):
+            if "p_anom" in kw:
+                sim_config = dataclasses.replace(
+                    sim_config, anomaly_probability=float(kw["p_anom"])
+                )
+            s = make_sim(sim_config, images, seed, model_config)
+            if "mix" in kw:
+                m = np.array([float(v) for v in kw["mix"].split(",")])
+                s.mix = m / m.sum()
+            return s
+
+        defects.compact_simulator = sim  # CompactDraem.make_simulator imports it at call time
     if "width" in kw:
         import dataclasses
 
