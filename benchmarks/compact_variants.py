@@ -10,7 +10,7 @@ Variants (``key=value`` arguments):
                      the preset; 3 or 4 = partial fine-tuning)
   width=W            head width (``ModelConfig.disc_width``; the preset: 32)
   seed=S             training seed (default 0)
-  context=1          image-level context in the head (``CompactHead(context=True)``)
+  context=1          image-level context in the head (see ``_global_context``)
   p_anom=P           simulator ``anomaly_probability`` (the preset: 0.5, [official]'s)
   recon=1            a reconstructive branch in feature space (see ``_feature_reconstruction``)
   mix=a,b,c,d        anomaly-kind weights (texture, intensity, line, spot; the preset 1,1,1,1)
