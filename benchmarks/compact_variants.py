@@ -80,36 +80,20 @@ def _feature_reconstruction(cc) -> None:
             z8 = F.interpolate(z, size=f8.shape[-2:], mode="bilinear", align_corners=False)
             return self.up8(z8), self.up16(z16)
 
-    init, head_forward = cc.CompactDraem.__init__, cc.CompactHead.forward
+    init, head_forward = cc.CompactHead.__init__, cc.CompactHead.forward
 
-    def new_init(self, config, bf16=True):
-        init(self, config, bf16)
-        w = config.disc_width
+    def new_init(self, width: int = 64) -> None:
+        init(self, width)
         self.recon = Recon()
-        self.head.lat16 = cc._cbr(224, w, 1)
-        self.head.lat8 = cc._cbr(80, w, 1)
-        self.to(memory_format=torch.channels_last)
+        self.lat16 = cc._cbr(224, width, 1)  # features + |features - reconstruction|
+        self.lat8 = cc._cbr(80, width, 1)
 
-    def forward(self, x):
-        h, w = x.shape[-2:]
-        ph, pw = (-h) % 16, (-w) % 16
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            f2, f4, f8, f16 = self.encoder(x)
-            r8, r16 = self.recon(f8, f16)
-            if torch.is_grad_enabled():  # training: the loss takes it (and drops it)
-                self._rec = (r8, r16)
-            logits = head_forward(
-                self.head,
-                f2,
-                f4,
-                torch.cat([f8, (f8 - r8).abs()], 1),
-                torch.cat([f16, (f16 - r16).abs()], 1),
-            )
-        logits = F.interpolate(logits.float(), size=x.shape[-2:], mode="bilinear")
-        return None, logits[..., :h, :w]
+    def forward(self, f2, f4, f8, f16):
+        r8, r16 = self.recon(f8, f16)
+        if torch.is_grad_enabled():  # training: the loss takes it (and drops it)
+            self._rec = (r8, r16)
+        f8, f16 = torch.cat([f8, (f8 - r8).abs()], 1), torch.cat([f16, (f16 - r16).abs()], 1)
+        return head_forward(self, f2, f4, f8, f16)
 
     class Loss(cc.CompactLoss):
         def __init__(self, model) -> None:
@@ -121,8 +105,8 @@ def _feature_reconstruction(cc) -> None:
             m = self.model[0]
             with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=m.bf16):
                 t8, t16 = m.encoder(good.contiguous(memory_format=torch.channels_last))[2:]
-            r8, r16 = m._rec
-            del m._rec  # a non-leaf tensor attribute would break deepcopy (inference copy)
+            r8, r16 = m.head._rec
+            del m.head._rec  # a non-leaf tensor attribute would break deepcopy (inference copy)
             rec = sum(
                 ((r.float() - t.float()) ** 2).mean() / (t.float() ** 2).mean()
                 for r, t in ((r8, t8), (r16, t16))
@@ -131,8 +115,8 @@ def _feature_reconstruction(cc) -> None:
             out["total"] = out["total"] + rec
             return out
 
-    cc.CompactDraem.__init__ = new_init
-    cc.CompactDraem.forward = forward
+    cc.CompactHead.__init__ = new_init
+    cc.CompactHead.forward = forward
     cc.CompactDraem.make_loss = lambda self: Loss(self)
 
 
@@ -199,7 +183,7 @@ def run(argv: list[str]) -> int:
     from core.detectors import load_detector
     from core.images import read_mvtec
     from core.inspect import evaluate_mvtec
-    from core.metrics import image_auroc
+    from core.metrics import image_auroc, image_auroc_per_type
 
     out = Path("/tmp/compact_variants")
     out.mkdir(parents=True, exist_ok=True)
@@ -225,12 +209,7 @@ def run(argv: list[str]) -> int:
             [cv2.blur(p.anomaly_map.astype(np.float32), (k, k)).max() for p in preds]
         )
     sc = np.array([p.score for p in preds])
-    per = {
-        t: round(
-            image_auroc(labels[(types == t) | (labels == 0)], sc[(types == t) | (labels == 0)]), 3
-        )
-        for t in sorted(set(types) - {"good"})
-    }
+    per = {t: round(v, 3) for t, v in image_auroc_per_type(labels, sc, types).items()}
     print(
         f"RESULT {name} {minutes} min {kw} | image AUROC {e.image_auroc:.3f} pixel AUROC "
         f"{e.pixel_auroc:.3f} pixel AP {e.pixel_ap:.3f} AUPRO {e.aupro:.3f} | other scores "

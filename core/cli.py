@@ -61,11 +61,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             return EXIT_OK
         device = resolve_device(args.device)
         preset = args.preset or ("paper" if device == "cuda" else "compact")
-        model_config = model_preset(preset)
-        if args.score_kernel is not None:
-            model_config = dataclasses.replace(model_config, score_kernel=args.score_kernel)
-        if args.flip_views is not None:
-            model_config = dataclasses.replace(model_config, flip_views=args.flip_views)
+        overrides = {"score_kernel": args.score_kernel, "flip_views": args.flip_views}
+        model_config = dataclasses.replace(
+            model_preset(preset), **{k: v for k, v in overrides.items() if v is not None}
+        )
         source = (
             {"source": "folder", "source_dir": args.anomaly_source} if args.anomaly_source else {}
         )

@@ -38,7 +38,6 @@ from torch import nn
 
 from core.backbone import imagenet_normalize, load_efficientnet_lite0
 from core.config import ModelConfig, SimulatorConfig, TrainConfig
-from core.defects import SIM_MIX  # noqa: F401  (re-exported: the preset's anomaly mix)
 from core.errors import ConfigError
 from core.loss import FocalLoss
 
