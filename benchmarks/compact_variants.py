@@ -13,7 +13,10 @@ Variants (``key=value`` arguments):
   context=1          image-level context in the head (see ``_global_context``)
   p_anom=P           simulator ``anomaly_probability`` (the preset: 0.5, [official]'s)
   recon=1            a reconstructive branch in feature space (see ``_feature_reconstruction``)
-  mix=a,b,c,d        anomaly-kind weights (texture, intensity, line, spot; the preset 1,1,1,1)
+  mix=a,b,c,d,e      anomaly-kind weights (texture, intensity, line, spot, band; the
+                     preset 1,1,1,1,0)
+  sim.FIELD=V        a ``SimulatorConfig`` field (e.g. sim.beta_max=0.95, sim.perlin_scale_min=2)
+  fg=0|1             foreground masks off / on (the preset: ``uses_foreground`` decides)
 
 Run:  flock /tmp/cpu.lock python benchmarks/compact_variants.py NAME MINUTES [key=value ...]
       [--data DIR] [--source DIR]   (default: ../shared/data/magnetic_tile, anomaly_source)
@@ -148,7 +151,8 @@ def run(argv: list[str]) -> int:
         _global_context(cc)
     if kw.get("recon") == "1":
         _feature_reconstruction(cc)
-    if "p_anom" in kw or "mix" in kw:
+    sim_kw = {k[4:]: v for k, v in kw.items() if k.startswith("sim.")}
+    if "p_anom" in kw or "mix" in kw or "fg" in kw or sim_kw:
         import dataclasses
 
         import core.defects as defects
@@ -160,10 +164,15 @@ def run(argv: list[str]) -> int:
                 sim_config = dataclasses.replace(
                     sim_config, anomaly_probability=float(kw["p_anom"])
                 )
+            for k, v in sim_kw.items():  # the field's own type (int or float)
+                cur = getattr(sim_config, k)
+                sim_config = dataclasses.replace(sim_config, **{k: type(cur)(v)})
             s = make_sim(sim_config, images, seed, model_config)
             if "mix" in kw:
                 m = np.array([float(v) for v in kw["mix"].split(",")])
                 s.mix = m / m.sum()
+            if "fg" in kw:
+                s.foreground = kw["fg"] == "1"
             return s
 
         defects.compact_simulator = sim  # CompactDraem.make_simulator imports it at call time

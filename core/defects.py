@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from core.config import ModelConfig, SimulatorConfig, model_preset
+from core.foreground import foreground_mask, uses_foreground
 from core.geometry import random_crop, to_working
 from core.simulator import AnomalySimulator, as_rgb_uint8
 from core.types import SyntheticSample
@@ -36,13 +37,14 @@ __all__ = [
     "compact_simulator",
     "intensity_defect",
     "is_grey",
+    "band_defect",
     "line_defect",
     "spot_defect",
 ]
 
-KINDS = ("texture", "intensity", "line", "spot")
+KINDS = ("texture", "intensity", "line", "spot", "band")
 #: Weights of the anomaly kinds the compact preset trains on, in ``KINDS`` order.
-SIM_MIX = (1.0, 1.0, 1.0, 1.0)
+SIM_MIX = (1.0, 1.0, 1.0, 1.0, 0.0)
 
 
 def _blend(img: np.ndarray, alt: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -103,6 +105,28 @@ def spot_defect(img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, 
     return _blend(img, img.astype(np.float32) * gain, soft), (m > 0.5).astype(np.uint8)
 
 
+def band_defect(img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A band along one side of the image, 10-45 % deep, with a wavy inner boundary,
+    made darker or brighter (uneven coating, shading, discolouration along an edge)."""
+    h, w = img.shape[:2]
+    side = int(rng.integers(4))
+    n, depth_of = (w, h) if side < 2 else (h, w)
+    t = np.linspace(0.0, 1.0, n, dtype=np.float32)
+    depth = rng.uniform(0.1, 0.45) * depth_of + sum(
+        rng.uniform(0, 0.06) * depth_of * np.sin(2 * math.pi * (f * t + rng.random()))
+        for f in (rng.uniform(0.3, 1.0), rng.uniform(1.0, 3.0))
+    )
+    dist = np.arange(depth_of, dtype=np.float32)[:, None]  # (depth_of, n): distance from the side
+    m = (dist < depth[None, :]).astype(np.float32)
+    m = {0: m, 1: m[::-1], 2: m.T, 3: m.T[:, ::-1]}[side]
+    m = np.ascontiguousarray(m)
+    sigma = float(rng.choice([0.0, 1.0, 3.0, 8.0]))
+    soft = cv2.GaussianBlur(m, (0, 0), sigma) if sigma > 0 else m
+    gain = rng.uniform(0.55, 0.85) if rng.random() < 0.5 else rng.uniform(1.15, 1.6)
+    alt = img.astype(np.float32) * gain + rng.uniform(-10.0, 10.0)
+    return _blend(img, alt, soft), (soft > 0.5).astype(np.uint8)
+
+
 def is_grey(images: list[np.ndarray], n: int = 16) -> bool:
     """True if the first ``n`` (H, W, 3) images have identical R, G and B channels."""
     for img in images[:n]:
@@ -122,7 +146,11 @@ class CompactSimulator:
       (plus random flips), then an anomaly of a kind drawn with weights ``mix`` over
       (texture, intensity, line, spot); texture anomalies are [official]'s.  With
       ``grey=True`` the augmented image is converted to grey (the data's colour
-      space: a grey surface never shows a coloured defect).
+      space: a grey surface never shows a coloured defect).  With ``foreground=True``
+      (objects on a plain background, :func:`core.foreground.uses_foreground`) the
+      anomaly is kept only on the object: ``prepare`` adds the image's foreground
+      mask as a 4th channel, ``sample`` crops it with the image and cuts the anomaly
+      and its mask to it (a sample whose anomaly falls on the background stays clean).
 
     Same interface as :class:`AnomalySimulator` (``config``, ``seed``, ``image_size``,
     ``prepare``, ``sample``), so :class:`core.dataset.SyntheticDataset` accepts it.
@@ -133,14 +161,13 @@ class CompactSimulator:
         self,
         base: AnomalySimulator,
         model_config: ModelConfig,
-        mix: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0),
+        mix: tuple[float, ...] = SIM_MIX,
         grey: bool = False,
+        foreground: bool = False,
     ) -> None:
         w = np.asarray(mix, np.float64)
-        if w.shape != (4,) or (w < 0).any() or w.sum() <= 0:
-            raise ValueError(
-                f"mix must be 4 non-negative weights (texture, intensity, line, spot), got {mix}"
-            )
+        if w.shape != (len(KINDS),) or (w < 0).any() or w.sum() <= 0:
+            raise ValueError(f"mix must be {len(KINDS)} non-negative weights {KINDS}, got {mix}")
         self.base, self.model_config, self.mix, self.grey = (
             base,
             model_config,
@@ -148,14 +175,21 @@ class CompactSimulator:
             bool(grey),
         )
         self.config, self.seed = base.config, base.seed
+        self.foreground = bool(foreground)
 
     @property
     def image_size(self) -> tuple[int, int]:
         return self.base.image_size
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
-        """(h, w, 3) uint8 -> the image at its working size (aspect ratio kept)."""
-        return to_working(as_rgb_uint8(image), self.model_config)
+        """(h, w, 3) uint8 -> the image at its working size (aspect ratio kept); with
+        ``foreground``, (H, W, 4): the foreground mask (0/1) is the 4th channel."""
+        img = to_working(as_rgb_uint8(image), self.model_config)
+        if not self.foreground:
+            return img
+        fg = foreground_mask(img)
+        fg = np.ones(img.shape[:2], np.uint8) if fg is None else fg
+        return np.concatenate([img, fg[..., None]], axis=2)
 
     def sample(self, image: np.ndarray, index: int) -> SyntheticSample:
         """One sample from a prepared image; arrays at ``image_size``, see :class:`SyntheticSample`."""
@@ -165,8 +199,9 @@ class CompactSimulator:
             crop = crop[:, ::-1]
         if rng.random() < 0.5:
             crop = crop[::-1]
-        kind = KINDS[int(rng.choice(4, p=self.mix))]
-        s = self.base.sample(np.ascontiguousarray(crop), index)
+        kind = KINDS[int(rng.choice(len(KINDS), p=self.mix))]
+        fg = crop[..., 3].astype(bool) if crop.shape[2] == 4 else None
+        s = self.base.sample(np.ascontiguousarray(crop[..., :3]), index)
         if not s.has_anomaly:  # clean samples stay clean ([official] p = 0.5)
             return s
         good, aug, mask = s.good, s.augmented, s.mask
@@ -176,8 +211,13 @@ class CompactSimulator:
             aug, mask = line_defect(good, rng)
         elif kind == "spot":
             aug, mask = spot_defect(good, rng)
+        elif kind == "band":
+            aug, mask = band_defect(good, rng)
         if self.grey:
             aug = np.repeat(cv2.cvtColor(aug, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+        if fg is not None:  # the anomaly only on the object
+            aug = np.where(fg[..., None], aug, good)
+            mask = mask * fg.astype(mask.dtype)
         if not mask.any():
             return SyntheticSample(good, good.copy(), mask, False, 0.0, s.index)
         beta = s.beta if kind == "texture" else 0.0
@@ -195,10 +235,16 @@ def compact_simulator(
     Crops of ``model_config.image_size`` (default: the compact preset's) at the working
     geometry; the good image is not rotated (``rotate_image_prob`` 0: zero-filled corners
     look like defects on a surface; random flips instead); grey ``images`` (RGB uint8)
-    get grey anomalies; kinds mixed by :data:`SIM_MIX`.
+    get grey anomalies; objects on a plain background get anomalies on the object only
+    (:func:`core.foreground.uses_foreground`); kinds mixed by :data:`SIM_MIX`.
     """
     mc = model_config or model_preset("compact")
     sc = dataclasses.replace(sim_config, image_size=tuple(mc.image_size), rotate_image_prob=0.0)
+    images = list(images)
     return CompactSimulator(
-        AnomalySimulator(sc, seed=seed), mc, SIM_MIX, grey=is_grey(list(images))
+        AnomalySimulator(sc, seed=seed),
+        mc,
+        SIM_MIX,
+        grey=is_grey(images),
+        foreground=uses_foreground(images),
     )
