@@ -9,7 +9,9 @@ its own runs, not with ``bench_patchcore.py`` (which runs the full method).
 
 Run:  flock /tmp/cpu.lock python benchmarks/patchcore_probe.py resolution=256 'stages=[16,32]'
 Extra keys: train_stride (2), test_stride (2), ratio (0.02), norm (none|std: each image
-standardised to mean 128, std 40 before the backbone), data (../shared/data/magnetic_tile).
+standardised to mean 128, std 40 before the backbone), data (../shared/data/magnetic_tile),
+flips (1: the bank also holds the patches of every good image's three mirrors), knn (patch
+score = mean distance to the knn nearest bank items; 1).
 Values are JSON (strings in double quotes: 'backbone="timm:efficientnet_lite2"').
 """
 
@@ -38,6 +40,8 @@ def main(argv: list[str]) -> int:
     test_stride = int(args.pop("test_stride", 2))
     ratio = float(args.pop("ratio", 0.02))
     norm = args.pop("norm", "none")
+    flips = args.pop("flips", "0") == "1"
+    knn = int(args.pop("knn", 1))
     data = args.pop("data", str(ROOT.parent / "shared" / "data" / "magnetic_tile"))
     over = {k: json.loads(v) for k, v in args.items()}
     cfg = PatchCoreConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in over.items()})
@@ -51,7 +55,14 @@ def main(argv: list[str]) -> int:
         return np.clip((g - g.mean()) / (g.std() + 1e-3) * 40 + 128, 0, 255).astype(np.uint8)
 
     t0 = time.perf_counter()
-    rows = [emb([prep(load_image(p))])[0] for p in cat.train[::train_stride]]
+    views = ((), (1,), (0,), (0, 1)) if flips else ((),)  # mirrors of every good image
+    rows = [
+        emb([np.ascontiguousarray(np.flip(prep(load_image(p)), v) if v else prep(load_image(p)))])[
+            0
+        ]
+        for p in cat.train[::train_stride]
+        for v in views
+    ]
     x = torch.cat([e.reshape(-1, e.shape[-1]) for e in rows])
     t1 = time.perf_counter()
     k = max(1, int(ratio * x.shape[0]))
@@ -63,7 +74,8 @@ def main(argv: list[str]) -> int:
     for item in cat.test[::test_stride]:
         img = load_image(item.path)
         e = emb([prep(img)])[0]
-        d = torch.cdist(e.reshape(-1, e.shape[-1]), bank).min(1).values.reshape(e.shape[:2])
+        dist = torch.cdist(e.reshape(-1, e.shape[-1]), bank)
+        d = dist.topk(knn, dim=1, largest=False).values.mean(1).reshape(e.shape[:2])
         size = working_size(img.shape[0], img.shape[1], cfg)
         amap = _smooth_map(d.numpy(), size, img.shape[:2], cfg.sigma)
         scores.append(float(amap.max()))
