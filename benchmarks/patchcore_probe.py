@@ -11,7 +11,8 @@ Run:  flock /tmp/cpu.lock python benchmarks/patchcore_probe.py resolution=256 's
 Extra keys: train_stride (2), test_stride (2), ratio (0.02), norm (none|std: each image
 standardised to mean 128, std 40 before the backbone), data (../shared/data/magnetic_tile),
 flips (1: the bank also holds the patches of every good image's three mirrors), knn (patch
-score = mean distance to the knn nearest bank items; 1).
+score = mean distance to the knn nearest bank items; 1), squash (1: every image resized to
+resolution x resolution, aspect ratio not kept, as the issue's first probe).
 Values are JSON (strings in double quotes: 'backbone="timm:efficientnet_lite2"').
 """
 
@@ -27,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def main(argv: list[str]) -> int:
+    import cv2
     import numpy as np
     import torch
     from sklearn.metrics import roc_auc_score
@@ -42,6 +44,7 @@ def main(argv: list[str]) -> int:
     norm = args.pop("norm", "none")
     flips = args.pop("flips", "0") == "1"
     knn = int(args.pop("knn", 1))
+    squash = args.pop("squash", "0") == "1"
     data = args.pop("data", str(ROOT.parent / "shared" / "data" / "magnetic_tile"))
     over = {k: json.loads(v) for k, v in args.items()}
     cfg = PatchCoreConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in over.items()})
@@ -49,6 +52,8 @@ def main(argv: list[str]) -> int:
     emb = PatchEmbedder(cfg)
 
     def prep(img: np.ndarray) -> np.ndarray:
+        if squash:  # the issue's first probe: every image resized to resolution^2
+            img = cv2.resize(img, (cfg.resolution, cfg.resolution), interpolation=cv2.INTER_AREA)
         if norm != "std":
             return img
         g = img.astype(np.float32)
@@ -76,7 +81,7 @@ def main(argv: list[str]) -> int:
         e = emb([prep(img)])[0]
         dist = torch.cdist(e.reshape(-1, e.shape[-1]), bank)
         d = dist.topk(knn, dim=1, largest=False).values.mean(1).reshape(e.shape[:2])
-        size = working_size(img.shape[0], img.shape[1], cfg)
+        size = working_size(*(prep(img).shape[:2] if squash else img.shape[:2]), cfg)
         amap = _smooth_map(d.numpy(), size, img.shape[:2], cfg.sigma)
         scores.append(float(amap.max()))
         labels.append(int(item.is_anomalous))
