@@ -44,6 +44,8 @@ class PreviewResult:
     seed: int
     start: int
     preset: str = "paper"
+    #: compact preset on objects on a plain background: anomalies on the object only
+    object_only: bool = False
 
 
 def make_previews(
@@ -99,4 +101,12 @@ def make_previews(
         if img is not None:
             items.append(PreviewItem(path, sim.sample(img, index)))
         on_progress(Progress(k + 1, count, f"sample {index}"))
-    return PreviewResult(tuple(items), tuple(failures), config, int(seed), int(start), preset)
+    return PreviewResult(
+        tuple(items),
+        tuple(failures),
+        config,
+        int(seed),
+        int(start),
+        preset,
+        object_only=bool(getattr(sim, "foreground", False)),
+    )

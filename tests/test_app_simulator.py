@@ -114,6 +114,27 @@ def test_compact_preview_shows_what_the_compact_preset_trains_on(tmp_path):
     assert paper.items[0].sample.augmented.shape == (256, 256, 3)  # [official]: resized
 
 
+def test_compact_preview_keeps_anomalies_on_an_object(tmp_path):
+    """Objects on a plain plate: the preview says so and no anomaly touches the plate."""
+    rng = np.random.default_rng(5)
+    paths = []
+    for i in range(4):
+        img = np.clip(rng.normal(20, 2, (240, 300)), 0, 255)
+        img[60:180, 70:230] = rng.normal(150, 25, (120, 160))  # the object
+        paths.append(tmp_path / f"obj{i}.png")
+        cv2.imwrite(str(paths[-1]), img.astype(np.uint8))
+    res = make_previews(paths, SimulatorConfig(anomaly_probability=1.0), 0, 0, 8, preset="compact")
+    assert res.object_only
+    for it in res.items:
+        s = it.sample
+        plate = (s.good[..., 0] < 45).astype(np.uint8)
+        plate = cv2.erode(plate, np.ones((7, 7), np.uint8)).astype(bool)
+        assert not (s.mask.astype(bool) & plate).any()
+    surface = tmp_path / "surface.png"
+    cv2.imwrite(str(surface), rng.integers(60, 200, (300, 260), np.uint8))
+    assert not make_previews([surface], SimulatorConfig(), 0, 0, 2, preset="compact").object_only
+
+
 def test_page_follows_the_training_preset(qtbot, page):
     _wait_preview(qtbot, page, lambda r: r.preset == "paper")
     assert "paper" in page.preset_note.text()

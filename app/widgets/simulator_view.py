@@ -173,12 +173,17 @@ class SimulatorPage(QWidget):
         p = self.adapter.project
         return self.resolve_preset(p.training.preset if p is not None else "auto")
 
-    def _show_preset(self, preset: str) -> None:
+    def _show_preset(self, preset: str, object_only: bool = False) -> None:
         self._preset = preset
+        on_object = (
+            " The images show an object on a plain background: anomalies go on the object only."
+            if object_only
+            else ""
+        )
         self.preset_note.setText(
             "Samples as the <b>compact</b> preset trains on them: crops at the working size "
             "with texture patches and surface defects (intensity changes, thin lines, spots); "
-            "grey images get grey anomalies."
+            "grey images get grey anomalies." + on_object
             if preset == "compact"
             else "Samples as the <b>paper</b> preset trains on them ([official] DRÆM "
             "simulator: Perlin-shaped texture patches on the resized image)."
@@ -226,6 +231,7 @@ class SimulatorPage(QWidget):
         if self._pending:
             return  # outdated
         self._show(result)
+        self._show_preset(result.preset, result.object_only)
         if result.failures:
             f = result.failures
             self.controls.show_message(f"{len(f)} image(s) unreadable, e.g. {f[0].reason}")
