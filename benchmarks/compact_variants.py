@@ -16,6 +16,8 @@ Variants (``key=value`` arguments):
   mix=a,b,c,d,e      anomaly-kind weights (texture, intensity, line, spot, band; the
                      preset 1,1,1,1,0)
   sim.FIELD=V        a ``SimulatorConfig`` field (e.g. sim.beta_max=0.95, sim.perlin_scale_min=2)
+  edge=P             crops snapped to the image's first/last position per axis with
+                     probability P (``random_crop``'s ``edge_prob``; the preset: 0)
   fg=0|1             foreground masks off / on (the preset: ``uses_foreground`` decides)
 
 Run:  flock /tmp/cpu.lock python benchmarks/compact_variants.py NAME MINUTES [key=value ...]
@@ -152,7 +154,7 @@ def run(argv: list[str]) -> int:
     if kw.get("recon") == "1":
         _feature_reconstruction(cc)
     sim_kw = {k[4:]: v for k, v in kw.items() if k.startswith("sim.")}
-    if "p_anom" in kw or "mix" in kw or "fg" in kw or sim_kw:
+    if "p_anom" in kw or "mix" in kw or "fg" in kw or "edge" in kw or sim_kw:
         import dataclasses
 
         import core.defects as defects
@@ -173,6 +175,8 @@ def run(argv: list[str]) -> int:
                 s.mix = m / m.sum()
             if "fg" in kw:
                 s.foreground = kw["fg"] == "1"
+            if "edge" in kw:
+                s.edge_crop = float(kw["edge"])
             return s
 
         defects.compact_simulator = sim  # CompactDraem.make_simulator imports it at call time

@@ -56,6 +56,28 @@ def efficientnet_lite0_weights_path() -> Path:
     return path
 
 
+def weights_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 hex digest of a weights file (recorded in a model, checked when it loads)."""
+    import hashlib
+
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError as exc:
+        raise BackboneWeightsError(f"backbone weights file {path}: {exc.strerror or exc}") from exc
+
+
+def check_weights(path: str | os.PathLike, sha256: str) -> None:
+    """Raise :class:`BackboneWeightsError` unless the file at ``path`` has digest ``sha256``:
+    features of other weights would make a fitted memory bank meaningless."""
+    found = weights_sha256(path)
+    if found != sha256:
+        raise BackboneWeightsError(
+            f"backbone weights {path} are not the file this model was fitted with "
+            f"(sha256 {found[:12]}, expected {sha256[:12]}); put that file back or fit again"
+        )
+
+
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read a state_dict of tensors from ``.pth``/``.pt``/``.bin`` (weights_only) or
     ``.safetensors``; unwraps ``{"state_dict": ...}`` / ``{"model": ...}`` containers."""

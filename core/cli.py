@@ -35,6 +35,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     saves a checkpoint that --resume continues.
     """
     report.check_out_folder(args.out)
+    pc_options = {
+        "backbone": args.backbone,
+        "backbone_weights": args.backbone_weights,
+        "coreset_ratio": args.coreset_ratio,
+    }
+    pc_options = {k: v for k, v in pc_options.items() if v is not None}
+    if pc_options and args.method != "patchcore":
+        flags = ", ".join("--" + k.replace("_", "-") for k in pc_options)
+        raise UserError(f"{flags}: only with --method patchcore")
+    if args.method == "patchcore":
+        from core.patchcore import PatchCoreConfig
+
+        pc_config = PatchCoreConfig(**pc_options)  # bad values fail before the images load
+        if pc_config.backbone_weights and not Path(pc_config.backbone_weights).is_file():
+            raise UserError(f"backbone weights file not found: {pc_config.backbone_weights}")
     if args.resume and not Path(args.out).is_file():
         raise UserError(f"nothing to resume: {args.out} does not exist")
     with stop_on_ctrl_c() as stop:
@@ -51,6 +66,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             with report.bar(None, "fitting PatchCore", "step") as on_progress:
                 det = fit_patchcore(
                     images,
+                    config=pc_config,
                     seed=args.seed,
                     on_progress=on_progress,
                     should_stop=stop.is_set,
@@ -301,6 +317,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="DRAEM maps averaged over the image and its mirrors at inference: 1 = image only, "
         "2 = + left-right, 3 = + up-down (default: the preset's, 1 for paper, 3 for compact; "
         "each view costs one forward pass)",
+    )
+    t.add_argument(
+        "--backbone",
+        help="PatchCore backbone: efficientnet_lite0 (default; its ImageNet weights come with "
+        "the install), or timm:<arch> / torchvision:<arch> with --backbone-weights, e.g. "
+        "torchvision:wide_resnet50_2 (the PatchCore paper's)",
+    )
+    t.add_argument(
+        "--backbone-weights",
+        metavar="FILE",
+        help="local ImageNet weights for --backbone (.pth or .safetensors state_dict; nothing "
+        "is downloaded); the model records its SHA-256 and refuses another file later",
+    )
+    t.add_argument(
+        "--coreset-ratio",
+        type=float,
+        help="PatchCore memory bank as a fraction of all training patches (default 0.1, the paper's)",
     )
     t.add_argument("--resume", action="store_true", help="continue from the checkpoint at --out")
     t.set_defaults(func=cmd_train)

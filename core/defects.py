@@ -194,7 +194,7 @@ class CompactSimulator:
     def sample(self, image: np.ndarray, index: int) -> SyntheticSample:
         """One sample from a prepared image; arrays at ``image_size``, see :class:`SyntheticSample`."""
         rng = np.random.default_rng([self.seed, int(index), 1])  # independent of the base stream
-        crop = random_crop(image, self.image_size, rng)
+        crop = random_crop(image, self.image_size, rng, getattr(self, "edge_crop", 0.0))
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
         if rng.random() < 0.5:

@@ -352,8 +352,13 @@ class PatchCoreDetector:
             raise CheckpointError(f"not a valid PatchCore checkpoint: {e}") from e
         if not (isinstance(bank, torch.Tensor) and bank.ndim == 2 and bank.shape[0] >= 1):
             raise CheckpointError("PatchCore checkpoint: the memory bank must be a (M, D) tensor")
+        meta = payload.get("metadata") or {}
+        if config.backbone_weights and meta.get("backbone_sha256"):
+            from core.backbone import check_weights
+
+            check_weights(config.backbone_weights, meta["backbone_sha256"])
         index = MemoryIndex.from_state(state, n_probe=config.n_probe)
-        det = cls(config, index, thresholds, payload.get("metadata"))
+        det = cls(config, index, thresholds, meta)
         if det.embedder.dim != bank.shape[1]:
             raise CheckpointError(
                 f"memory bank has {bank.shape[1]} features per patch, the backbone "
@@ -480,6 +485,10 @@ def fit_patchcore(
         "bank_size": n_bank,
         "coverage_radius": chosen.radius,
     }
+    if cfg.backbone_weights:
+        from core.backbone import weights_sha256
+
+        meta["backbone_sha256"] = weights_sha256(cfg.backbone_weights)
     det = PatchCoreDetector(cfg, index, Thresholds(), meta, embedder)
     report(0, 1, "calibrating thresholds", force=True)
     det.thresholds = _calibrate(det, images, bank_source, seed, should_stop)

@@ -172,6 +172,42 @@ def test_train_patchcore_then_inspect(capsys, mvtec, tmp_path):
     assert "4 inspected" in stdout
 
 
+def test_train_patchcore_with_a_local_backbone_file(capsys, mvtec, tmp_path):
+    """--backbone / --backbone-weights: a torchvision network from a local file; the model
+    records the file's digest and refuses a different file later."""
+    import torch
+    import torchvision
+
+    from core.backbone import BackboneWeightsError
+    from core.detectors import load_detector
+
+    weights = tmp_path / "r18.pth"
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+    out = tmp_path / "pc_r18.pt"
+    base = ["train", "--method", "patchcore", "--data", str(mvtec), "--out", str(out)]
+    rc, _, err = run(capsys, *base, "--backbone", "torchvision:resnet18")
+    assert rc != 0 and "needs a local ImageNet weights file" in err and not out.exists()
+    rc, _, err = run(capsys, *base, "--backbone-weights", str(tmp_path / "missing.pth"))
+    assert rc != 0 and "backbone weights file not found" in err
+    rc, _, err = run(capsys, *base, "--coreset-ratio", "1.5")
+    assert rc != 0 and "coreset_ratio must be in (0, 1]" in err
+    rc, _, err = run(
+        capsys, "train", "--data", str(mvtec), "--out", str(out), "--coreset-ratio", "0.5"
+    )
+    assert rc != 0 and "only with --method patchcore" in err
+    opts = ["--backbone", "torchvision:resnet18", "--backbone-weights", str(weights)]
+    rc, stdout, err = run(capsys, *base, *opts, "--coreset-ratio", "0.25")
+    assert rc == 0, err
+    det = load_detector(str(out))
+    assert det.config.backbone == "torchvision:resnet18" and det.config.coreset_ratio == 0.25
+    assert det.embedder.dim == 128 + 256  # resnet18 layer2 + layer3 (strides 8 and 16)
+    torch.manual_seed(1)  # other weights at the same path: refused, not silently used
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+    with pytest.raises(BackboneWeightsError, match="not the file this model was fitted with"):
+        load_detector(str(out))
+
+
 # --------------------------------------------------------------------- inspect
 def test_inspect_writes_hdf5_and_skips_corrupt(capsys, model, mvtec, tmp_path):
     from core.export import read_batch
