@@ -28,10 +28,13 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.config import SimulatorConfig, Thresholds, TrainConfig
 from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from core.patchcore import PatchCoreConfig
 
 FILE_NAME = "project.json"
 FORMAT = "draem-workstation-project"
@@ -72,6 +75,9 @@ class TrainingSettings:
     budget_value: float = 2000
     batch_size: int = 8
     seed: int = 0
+    #: PatchCore's backbone (``core.backbone.load_backbone`` name) and its local weights
+    backbone: str = "efficientnet_lite0"
+    backbone_weights: str = ""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -86,6 +92,21 @@ class TrainingSettings:
             )
         if not self.budget_value > 0:
             raise ConfigError(f"the training budget must be > 0, got {self.budget_value}")
+
+    def patchcore_config(self) -> PatchCoreConfig:
+        """The core :class:`PatchCoreConfig` (raises ``ConfigError`` when it cannot work)."""
+        from core.patchcore import PatchCoreConfig
+
+        if self.backbone != "efficientnet_lite0" and not self.backbone_weights:
+            raise ConfigError(
+                f"the {self.backbone} backbone needs its ImageNet weights file (nothing is "
+                "downloaded): choose it next to Backbone"
+            )
+        if self.backbone_weights and not Path(self.backbone_weights).is_file():
+            raise ConfigError(f"backbone weights file not found: {self.backbone_weights}")
+        return PatchCoreConfig(
+            backbone=self.backbone, backbone_weights=self.backbone_weights or None
+        )
 
     def to_train_config(self, **overrides: Any) -> TrainConfig:
         """The core :class:`TrainConfig` for these settings (``overrides`` win)."""

@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from core.config import ModelConfig, SimulatorConfig, TrainConfig, model_preset
 from core.errors import CoreError, DatasetError
@@ -32,6 +33,9 @@ from core.types import (
     ignore_progress,
     never_stop,
 )
+
+if TYPE_CHECKING:
+    from core.patchcore import PatchCoreConfig
 
 #: Seconds per batch-8 training step by (preset, device kind), used when the
 #: project has no finished run to learn from.  CPU figures: docs/benchmarks.md on
@@ -58,6 +62,7 @@ class TrainJob:
     train_config: TrainConfig
     out_path: str
     resume: bool = False
+    patchcore_config: PatchCoreConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -199,6 +204,7 @@ def run_training(
         t0 = time.monotonic()
         detector = fit_patchcore(
             images,
+            config=job.patchcore_config,
             seed=job.train_config.seed,
             on_progress=on_progress,
             should_stop=should_stop,

@@ -136,6 +136,33 @@ def test_controls_write_settings_to_project(qtbot, page):
     assert not page.controls.budget.isEnabled() and "PatchCore" in page.controls.expected.text()
 
 
+def test_patchcore_backbone_from_a_weights_file(qtbot, page, tmp_path):
+    c = page.controls
+    assert not c.backbone.isEnabled()  # DRAEM: the backbone row is PatchCore's
+    c.method.setCurrentIndex(c.method.findData("patchcore"))
+    assert c.backbone.isEnabled() and not c.weights.isEnabled()  # Lite0 comes installed
+    c.backbone.setCurrentIndex(c.backbone.findData("torchvision:wide_resnet50_2"))
+    assert page.adapter.project.training.backbone == "torchvision:wide_resnet50_2"
+    assert c.weights.isEnabled() and c.browse_btn.isEnabled()
+    messages = []
+    page.status_message.connect(messages.append)
+    assert not page.start()
+    assert "needs its ImageNet weights file" in messages[-1]
+    weights = tmp_path / "wrn50.pth"
+    weights.write_bytes(b"a state_dict")
+    c.weights.setText(str(weights))
+    c.weights.editingFinished.emit()
+    assert page.adapter.project.training.backbone_weights == str(weights)
+    assert page.start()
+    job = page._job
+    assert job.patchcore_config.backbone == "torchvision:wide_resnet50_2"
+    assert job.patchcore_config.backbone_weights == str(weights)
+    qtbot.waitUntil(lambda: not page.is_running(), timeout=10_000)
+    proj = page.adapter.project
+    reopened = Project.from_dict(proj.root, proj.to_dict())  # what the project file holds
+    assert reopened.training == proj.training
+
+
 def test_estimates():
     cfg = TrainConfig(steps=1000, batch_size=8)
     assert tr.estimate_seconds("draem", "compact", "cpu", cfg, 100) == pytest.approx(

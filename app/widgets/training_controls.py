@@ -1,4 +1,5 @@
-"""The training settings form: method, preset, device, budget, batch, seed, expected time, buttons."""
+"""The training settings form: method, backbone (PatchCore), preset, device, budget, batch,
+seed, expected time, buttons."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QSpinBox,
     QVBoxLayout,
 )
@@ -22,6 +25,14 @@ from app.widgets.common import SPACING, button
 BUDGET_LIMITS = {"steps": (1, 1_000_000, 0), "epochs": (1, 100_000, 0), "minutes": (0.1, 10_000, 1)}
 #: The value a budget unit starts at when the user switches to it.
 BUDGET_DEFAULTS = {"steps": 2000, "epochs": 100, "minutes": 10}
+#: PatchCore backbones offered (``core.backbone.load_backbone`` names); all but the
+#: first need a local ImageNet weights file.
+BACKBONES = [
+    ("efficientnet_lite0", "EfficientNet-Lite0 (installed)"),
+    ("torchvision:wide_resnet50_2", "WideResNet-50 (the paper's; weights file)"),
+    ("torchvision:resnet18", "ResNet-18 (weights file)"),
+    ("timm:efficientnet_b0", "EfficientNet-B0 (timm; weights file)"),
+]
 
 
 def _combo(items: list[tuple[str, str]], tip: str) -> QComboBox:
@@ -44,6 +55,15 @@ class TrainingControls(QGroupBox):
             [("draem", "DRÆM (trained)"), ("patchcore", "PatchCore (fitted, no training loop)")],
             "Detection method: DRÆM learns from simulated defects; PatchCore memorises good patches",
         )
+        self.backbone = _combo(
+            BACKBONES, "PatchCore's ImageNet network; nothing is downloaded, so others need a file"
+        )
+        self.weights = QLineEdit()
+        self.weights.setPlaceholderText("ImageNet weights (.pth / .safetensors)")
+        self.weights.setToolTip(
+            "A local state_dict for the chosen backbone; the model records its SHA-256"
+        )
+        self.browse_btn = button("…", "Choose the backbone's weights file", self._browse)
         self.preset = _combo(
             [
                 ("auto", f"Automatic ({tr.default_preset(devices)} on {dev})"),
@@ -90,7 +110,12 @@ class TrainingControls(QGroupBox):
         brow = QHBoxLayout()
         brow.addWidget(self.budget, 1)
         brow.addWidget(self.budget_kind)
+        wrow = QHBoxLayout()
+        wrow.addWidget(self.weights, 1)
+        wrow.addWidget(self.browse_btn)
         form.addRow("Method", self.method)
+        form.addRow("Backbone", self.backbone)
+        form.addRow("Weights", wrow)
         form.addRow("Preset", self.preset)
         form.addRow("Device", self.device)
         form.addRow("Budget", brow)
@@ -106,8 +131,9 @@ class TrainingControls(QGroupBox):
         lay.addStretch(1)
         self.setFixedWidth(380)
         self._loading = False
-        for w in (self.method, self.preset, self.device, self.budget_kind):
+        for w in (self.method, self.backbone, self.preset, self.device, self.budget_kind):
             w.currentIndexChanged.connect(self._changed)
+        self.weights.editingFinished.connect(self._changed)
         for w in (self.budget, self.batch, self.seed):
             w.valueChanged.connect(self._changed)
 
@@ -115,11 +141,20 @@ class TrainingControls(QGroupBox):
         if not self._loading:
             self.edited.emit()
 
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Backbone weights", "", "Weights (*.pth *.pt *.safetensors);;All files (*)"
+        )
+        if path:
+            self.weights.setText(path)
+            self._changed()
+
     def load(self, s: TrainingSettings) -> None:
         """Settings → controls (no ``edited``)."""
         self._loading = True
         for combo, key in (
             (self.method, s.method),
+            (self.backbone, s.backbone),
             (self.preset, s.preset),
             (self.device, s.device),
         ):
@@ -131,6 +166,7 @@ class TrainingControls(QGroupBox):
         self.budget.setValue(s.budget_value)
         self.batch.setValue(s.batch_size)
         self.seed.setValue(s.seed)
+        self.weights.setText(s.backbone_weights)
         self._loading = False
 
     def read(self, current: TrainingSettings) -> TrainingSettings:
@@ -148,6 +184,8 @@ class TrainingControls(QGroupBox):
             value,
             self.batch.value(),
             self.seed.value(),
+            self.backbone.currentData(),
+            self.weights.text().strip(),
         )
 
     def set_state(
@@ -157,6 +195,10 @@ class TrainingControls(QGroupBox):
         draem_only = (self.preset, self.budget, self.budget_kind, self.batch)
         for w in (self.method, self.device, self.seed, *draem_only):
             w.setEnabled(not running and (is_draem or w not in draem_only))
+        self.backbone.setEnabled(not running and not is_draem)
+        own_file = self.backbone.currentData() != "efficientnet_lite0"
+        for w in (self.weights, self.browse_btn):
+            w.setEnabled(not running and not is_draem and own_file)
         self.start_btn.setEnabled(not running and can_start)
         self.cancel_btn.setEnabled(running)
         self.resume_btn.setEnabled(not running and can_resume)

@@ -153,6 +153,7 @@ class TrainingPage(QWidget):
                 s.to_train_config(device=s.device),
                 out,
                 resume,
+                s.patchcore_config() if s.method == "patchcore" else None,
             )
         except ConfigError as exc:
             self.status_message.emit(str(exc))
