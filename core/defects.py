@@ -176,6 +176,8 @@ class CompactSimulator:
         )
         self.config, self.seed = base.config, base.seed
         self.foreground = bool(foreground)
+        #: ``random_crop``'s ``edge_prob``: measured in session 4, not adopted (0 = uniform)
+        self.edge_crop = 0.0
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -194,7 +196,7 @@ class CompactSimulator:
     def sample(self, image: np.ndarray, index: int) -> SyntheticSample:
         """One sample from a prepared image; arrays at ``image_size``, see :class:`SyntheticSample`."""
         rng = np.random.default_rng([self.seed, int(index), 1])  # independent of the base stream
-        crop = random_crop(image, self.image_size, rng, getattr(self, "edge_crop", 0.0))
+        crop = random_crop(image, self.image_size, rng, self.edge_crop)
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
         if rng.random() < 0.5:

@@ -171,6 +171,16 @@ def test_simulator_is_deterministic_grey_and_mixed():
         assert (s.augmented.astype(int) - s.good).any()
 
 
+def test_edge_snapped_crops():
+    img = np.arange(60 * 80, dtype=np.float32).reshape(60, 80, 1)
+    for i in range(20):
+        uniform = random_crop(img, (32, 32), np.random.default_rng(i))
+        assert np.array_equal(uniform, random_crop(img, (32, 32), np.random.default_rng(i), 0.0))
+        c = random_crop(img, (32, 32), np.random.default_rng(i), edge_prob=1.0)
+        y, x = divmod(int(c[0, 0, 0]), 80)
+        assert y in (0, 60 - 32) and x in (0, 80 - 32)
+
+
 def test_loss_parts():
     logits = torch.zeros(2, 2, 8, 8, requires_grad=True)
     mask = torch.zeros(2, 1, 8, 8)
