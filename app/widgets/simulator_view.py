@@ -32,7 +32,12 @@ from core.config import SimulatorConfig
 from core.errors import ConfigError
 
 #: ``SyntheticSample.kind`` -> caption wording.
-KIND_NAMES = {"intensity": "intensity change", "line": "thin line", "spot": "spots"}
+KIND_NAMES = {
+    "intensity": "intensity change",
+    "line": "thin line",
+    "spot": "spots",
+    "band": "band along an edge",
+}
 
 
 class SampleCard(QFrame):
