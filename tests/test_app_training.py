@@ -159,6 +159,7 @@ def test_patchcore_backbone_from_a_weights_file(qtbot, page, tmp_path):
     assert job.patchcore_config.backbone_weights == str(weights)
     qtbot.waitUntil(lambda: not page.is_running(), timeout=10_000)
     proj = page.adapter.project
+    assert proj.models[-1].preset == "torchvision:wide_resnet50_2/cpu"  # shown in the table
     reopened = Project.from_dict(proj.root, proj.to_dict())  # what the project file holds
     assert reopened.training == proj.training
 

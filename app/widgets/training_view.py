@@ -158,7 +158,8 @@ class TrainingPage(QWidget):
         except ConfigError as exc:
             self.status_message.emit(str(exc))
             return False
-        self._job, self._name, self._preset_tag = job, name, f"{preset}/{device}"
+        tag = s.backbone if s.method == "patchcore" else preset  # PatchCore: the network
+        self._job, self._name, self._preset_tag = job, name, f"{tag}/{device}"
         self.plot.clear_history()
         self.preview.clear()
         self.problems.set_messages([])
