@@ -15,6 +15,7 @@ Variants (``key=value`` arguments):
   recon=1            a reconstructive branch in feature space (see ``_feature_reconstruction``)
   mix=a,b,c,d,e      anomaly-kind weights (texture, intensity, line, spot, band; the
                      preset 1,1,1,1,0)
+  norm=std           every image standardised (see ``_standardise_images``)
   sim.FIELD=V        a ``SimulatorConfig`` field (e.g. sim.beta_max=0.95, sim.perlin_scale_min=2)
   edge=P             crops snapped to the image's first/last position per axis with
                      probability P (``random_crop``'s ``edge_prob``; the preset: 0)
@@ -125,6 +126,24 @@ def _feature_reconstruction(cc) -> None:
     cc.CompactDraem.make_loss = lambda self: Loss(self)
 
 
+def _standardise_images() -> None:
+    """Each image standardised (mean 128, std 40 grey levels) at its working size, in
+    training (``CompactSimulator.prepare``, run in this process) and at inference
+    (``core.draem.resize_like_simulator``): the input-normalisation lever."""
+    import numpy as np
+
+    import core.defects as defects
+    import core.draem as draem
+
+    def std(img):
+        g = img.astype(np.float32)
+        return np.clip((g - g.mean()) / (g.std() + 1e-3) * 40 + 128, 0, 255).astype(np.uint8)
+
+    resize, prepare = draem.resize_like_simulator, defects.CompactSimulator.prepare
+    draem.resize_like_simulator = lambda image, size: std(resize(image, size))
+    defects.CompactSimulator.prepare = lambda self, image: std(prepare(self, image))
+
+
 def run(argv: list[str]) -> int:
     import cv2
     import numpy as np
@@ -153,6 +172,8 @@ def run(argv: list[str]) -> int:
         _global_context(cc)
     if kw.get("recon") == "1":
         _feature_reconstruction(cc)
+    if kw.get("norm") == "std":
+        _standardise_images()
     sim_kw = {k[4:]: v for k, v in kw.items() if k.startswith("sim.")}
     if "p_anom" in kw or "mix" in kw or "fg" in kw or "edge" in kw or sim_kw:
         import dataclasses

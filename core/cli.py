@@ -77,7 +77,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             return EXIT_OK
         device = resolve_device(args.device)
         preset = args.preset or ("paper" if device == "cuda" else "compact")
-        overrides = {"score_kernel": args.score_kernel, "flip_views": args.flip_views}
+        overrides = {
+            "score_kernel": args.score_kernel,
+            "flip_views": args.flip_views,
+            "standardise": args.standardise,
+        }
         model_config = dataclasses.replace(
             model_preset(preset), **{k: v for k, v in overrides.items() if v is not None}
         )
@@ -334,6 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--coreset-ratio",
         type=float,
         help="PatchCore memory bank as a fraction of all training patches (default 0.1, the paper's)",
+    )
+    t.add_argument(
+        "--standardise",
+        action=argparse.BooleanOptionalAction,
+        help="DRAEM compact: standardise each image's brightness and contrast before the "
+        "network, in training and inspection (default: on for compact; --no-standardise when "
+        "a defect is a change of the whole image's brightness)",
     )
     t.add_argument("--resume", action="store_true", help="continue from the checkpoint at --out")
     t.set_defaults(func=cmd_train)

@@ -26,7 +26,7 @@ import numpy as np
 
 from core.config import ModelConfig, SimulatorConfig, model_preset
 from core.foreground import foreground_mask, uses_foreground
-from core.geometry import random_crop, to_working
+from core.geometry import random_crop, standardise, to_working
 from core.simulator import AnomalySimulator, as_rgb_uint8
 from core.types import SyntheticSample
 
@@ -184,12 +184,15 @@ class CompactSimulator:
         return self.base.image_size
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
-        """(h, w, 3) uint8 -> the image at its working size (aspect ratio kept); with
-        ``foreground``, (H, W, 4): the foreground mask (0/1) is the 4th channel."""
+        """(h, w, 3) uint8 -> the image at its working size (aspect ratio kept; standardised
+        if ``model_config.standardise``); with ``foreground``, (H, W, 4): the foreground
+        mask (0/1) is the 4th channel."""
         img = to_working(as_rgb_uint8(image), self.model_config)
+        fg = foreground_mask(img) if self.foreground else None
+        if self.model_config.standardise:
+            img = standardise(img)
         if not self.foreground:
             return img
-        fg = foreground_mask(img)
         fg = np.ones(img.shape[:2], np.uint8) if fg is None else fg
         return np.concatenate([img, fg[..., None]], axis=2)
 

@@ -38,7 +38,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from core.checkpoint import SCHEMA_VERSION, load_checkpoint, save_checkpoint
 from core.config import ModelConfig, Thresholds
 from core.errors import Cancelled, CheckpointError, ConfigError, DatasetError
-from core.geometry import working_size
+from core.geometry import standardise, working_size
 from core.model import build_model
 from core.train_parts import resolve_device
 from core.types import (
@@ -253,6 +253,8 @@ class DraemDetector:
         arr = []
         for img in images:
             small = resize_like_simulator(img, size)
+            if self.model_config.standardise:  # as the training images were
+                small = standardise(small)
             arr.append(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)[..., None] if gray else small)
         x = torch.from_numpy(np.stack(arr)).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
         x = x.contiguous(memory_format=torch.channels_last)

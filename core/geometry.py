@@ -25,7 +25,10 @@ import numpy as np
 
 from core.config import ModelConfig
 
-__all__ = ["random_crop", "to_original", "to_working", "working_size"]
+__all__ = ["random_crop", "standardise", "to_original", "to_working", "working_size"]
+
+#: :func:`standardise` target: mean and standard deviation in grey levels
+STD_MEAN, STD_SCALE = 128.0, 40.0
 
 STRIDE = 16  # the compact encoder's coarsest stride: working sides are multiples of it
 
@@ -65,6 +68,15 @@ def to_original(amap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if amap.shape == (h, w):
         return amap.astype(np.float32, copy=False)
     return cv2.resize(amap.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def standardise(image: np.ndarray) -> np.ndarray:
+    """(H, W, C) uint8 -> the same image with mean ``STD_MEAN`` and standard deviation
+    ``STD_SCALE`` (all channels together, so colours keep their relations), clipped to
+    uint8.  A flat image becomes flat ``STD_MEAN`` grey."""
+    g = image.astype(np.float32)
+    out = (g - g.mean()) * (STD_SCALE / max(float(g.std()), 1.0)) + STD_MEAN
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 def random_crop(

@@ -78,7 +78,8 @@ def test_preset_and_shapes():
     cfg = model_preset("compact")
     assert cfg.preset == "compact" and cfg.keep_aspect and cfg.backbone == "efficientnet_lite0"
     assert model_preset("paper").backbone == "none" and not model_preset("paper").keep_aspect
-    assert (cfg.score_kernel, cfg.flip_views) == (5, 3)  # measured departures (docs/benchmarks.md)
+    assert (cfg.score_kernel, cfg.flip_views, cfg.standardise) == (5, 3, True)  # measured
+    assert not model_preset("paper").standardise  # departures (docs/benchmarks.md)
     assert (model_preset("paper").score_kernel, model_preset("paper").flip_views) == (21, 1)
     model = CompactDraem(small_config())
     rec, logits = model(torch.rand(2, 3, 50, 70))  # not multiples of 16
@@ -179,6 +180,46 @@ def test_edge_snapped_crops():
         c = random_crop(img, (32, 32), np.random.default_rng(i), edge_prob=1.0)
         y, x = divmod(int(c[0, 0, 0]), 80)
         assert y in (0, 60 - 32) and x in (0, 80 - 32)
+
+
+def test_standardised_images_ignore_brightness_and_contrast():
+    """With ``standardise`` the network sees the same input for a part photographed
+    darker and flatter: training images and inference agree, maps match."""
+    import dataclasses
+
+    from core.config import ConfigError
+    from core.draem import DraemDetector
+    from core.geometry import standardise
+
+    rng = np.random.default_rng(5)
+    img = surface(rng, 96, 128)
+    dim = (img.astype(np.float32) * 0.6 + 20).astype(np.uint8)  # darker, less contrast
+    s = standardise(img)
+    assert abs(float(s.mean()) - 128) < 1 and abs(float(s.std()) - 40) < 1
+    assert np.abs(standardise(dim).astype(int) - s).max() <= 2
+    assert (standardise(np.full((8, 8, 3), 7, np.uint8)) == 128).all()
+    cfg = dataclasses.replace(small_config(), standardise=True)
+    model = CompactDraem(cfg)
+    sim = model.make_simulator(SimulatorConfig(source="colour"), [img], seed=0)
+    prepared = sim.prepare(dim)
+    assert abs(float(prepared.mean()) - 128) < 1  # training sees standardised images too
+    seen = []  # what the network is given at inference
+
+    def network_input(det):
+        net = det._network()
+        hook = net.register_forward_pre_hook(lambda _m, args: seen.append(args[0].clone()))
+        det.predict([img, dim], batch_size=1)
+        hook.remove()
+        x = seen[:: cfg.flip_views or 1]
+        seen.clear()
+        return x
+
+    same = network_input(DraemDetector(model, cfg, device="cpu"))
+    assert (same[0] - same[1]).abs().max() <= 2.5 / 255
+    raw = network_input(DraemDetector(CompactDraem(small_config()), small_config(), device="cpu"))
+    assert (raw[0] - raw[1]).abs().max() > 0.1  # without it the inputs differ
+    with pytest.raises(ConfigError, match="only with the compact preset"):
+        dataclasses.replace(model_preset("paper"), standardise=True)
 
 
 def test_loss_parts():
