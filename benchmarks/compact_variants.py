@@ -11,11 +11,12 @@ Variants (``key=value`` arguments):
   width=W            head width (``ModelConfig.disc_width``; the preset: 32)
   seed=S             training seed (default 0)
   context=1          image-level context in the head (see ``_global_context``)
-  p_anom=P           simulator ``anomaly_probability`` (the preset: 0.5, [official]'s)
+  p_anom=P           = sim.anomaly_probability=P (the preset: 0.5, [official]'s)
   recon=1            a reconstructive branch in feature space (see ``_feature_reconstruction``)
   mix=a,b,c,d,e      anomaly-kind weights (texture, intensity, line, spot, band; the
                      preset 1,1,1,1,0)
-  norm=std           every image standardised (see ``_standardise_images``)
+  norm=std|none      each image standardised or not (``ModelConfig.standardise``; the
+                     preset: std since session 4)
   sim.FIELD=V        a ``SimulatorConfig`` field (e.g. sim.beta_max=0.95, sim.perlin_scale_min=2)
   edge=P             crops snapped to the image's first/last position per axis with
                      probability P (``random_crop``'s ``edge_prob``; the preset: 0)
@@ -126,24 +127,6 @@ def _feature_reconstruction(cc) -> None:
     cc.CompactDraem.make_loss = lambda self: Loss(self)
 
 
-def _standardise_images() -> None:
-    """Each image standardised (mean 128, std 40 grey levels) at its working size, in
-    training (``CompactSimulator.prepare``, run in this process) and at inference
-    (``core.draem.resize_like_simulator``): the input-normalisation lever."""
-    import numpy as np
-
-    import core.defects as defects
-    import core.draem as draem
-
-    def std(img):
-        g = img.astype(np.float32)
-        return np.clip((g - g.mean()) / (g.std() + 1e-3) * 40 + 128, 0, 255).astype(np.uint8)
-
-    resize, prepare = draem.resize_like_simulator, defects.CompactSimulator.prepare
-    draem.resize_like_simulator = lambda image, size: std(resize(image, size))
-    defects.CompactSimulator.prepare = lambda self, image: std(prepare(self, image))
-
-
 def run(argv: list[str]) -> int:
     import cv2
     import numpy as np
@@ -172,10 +155,10 @@ def run(argv: list[str]) -> int:
         _global_context(cc)
     if kw.get("recon") == "1":
         _feature_reconstruction(cc)
-    if kw.get("norm") == "std":
-        _standardise_images()
     sim_kw = {k[4:]: v for k, v in kw.items() if k.startswith("sim.")}
-    if "p_anom" in kw or "mix" in kw or "fg" in kw or "edge" in kw or sim_kw:
+    if "p_anom" in kw:
+        sim_kw["anomaly_probability"] = kw["p_anom"]
+    if "mix" in kw or "fg" in kw or "edge" in kw or sim_kw:
         import dataclasses
 
         import core.defects as defects
@@ -183,10 +166,6 @@ def run(argv: list[str]) -> int:
         make_sim = defects.compact_simulator
 
         def sim(sim_config, images, seed, model_config=None):
-            if "p_anom" in kw:
-                sim_config = dataclasses.replace(
-                    sim_config, anomaly_probability=float(kw["p_anom"])
-                )
             for k, v in sim_kw.items():  # the field's own type (int or float)
                 cur = getattr(sim_config, k)
                 sim_config = dataclasses.replace(sim_config, **{k: type(cur)(v)})
@@ -201,18 +180,23 @@ def run(argv: list[str]) -> int:
             return s
 
         defects.compact_simulator = sim  # CompactDraem.make_simulator imports it at call time
+    model_kw = {}
     if "width" in kw:
+        model_kw["disc_width"] = int(kw["width"])
+    if "norm" in kw:
+        model_kw["standardise"] = kw["norm"] == "std"
+    if model_kw:
         import dataclasses
 
         import core.config as config
 
         preset = config.model_preset
 
-        def wide(name: str):
+        def compact_with(name: str):
             mc = preset(name)
-            return dataclasses.replace(mc, disc_width=int(kw["width"])) if name == "compact" else mc
+            return dataclasses.replace(mc, **model_kw) if name == "compact" else mc
 
-        config.model_preset = wide  # core.cli imports it at call time
+        config.model_preset = compact_with  # core.cli imports it at call time
     from core.cli import main
     from core.detectors import load_detector
     from core.images import read_mvtec

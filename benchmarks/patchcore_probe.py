@@ -34,6 +34,7 @@ def main(argv: list[str]) -> int:
     from sklearn.metrics import roc_auc_score
 
     from core.coreset import fast_greedy_coreset, projection_matrix
+    from core.geometry import standardise
     from core.images import load_image, load_mask, read_mvtec
     from core.patchcore import PatchCoreConfig, PatchEmbedder, _smooth_map, working_size
 
@@ -54,20 +55,14 @@ def main(argv: list[str]) -> int:
     def prep(img: np.ndarray) -> np.ndarray:
         if squash:  # the first probe: every image resized to resolution^2
             img = cv2.resize(img, (cfg.resolution, cfg.resolution), interpolation=cv2.INTER_AREA)
-        if norm != "std":
-            return img
-        g = img.astype(np.float32)
-        return np.clip((g - g.mean()) / (g.std() + 1e-3) * 40 + 128, 0, 255).astype(np.uint8)
+        return standardise(img) if norm == "std" else img
 
     t0 = time.perf_counter()
     views = ((), (1,), (0,), (0, 1)) if flips else ((),)  # mirrors of every good image
-    rows = [
-        emb([np.ascontiguousarray(np.flip(prep(load_image(p)), v) if v else prep(load_image(p)))])[
-            0
-        ]
-        for p in cat.train[::train_stride]
-        for v in views
-    ]
+    rows = []
+    for p in cat.train[::train_stride]:
+        img = prep(load_image(p))
+        rows += [emb([np.ascontiguousarray(np.flip(img, v))])[0] for v in views]
     x = torch.cat([e.reshape(-1, e.shape[-1]) for e in rows])
     t1 = time.perf_counter()
     k = max(1, int(ratio * x.shape[0]))
@@ -78,10 +73,11 @@ def main(argv: list[str]) -> int:
     scores, labels, types, pix = [], [], [], {"s": [], "l": [], "t": []}
     for item in cat.test[::test_stride]:
         img = load_image(item.path)
-        e = emb([prep(img)])[0]
+        small = prep(img)
+        e = emb([small])[0]
         dist = torch.cdist(e.reshape(-1, e.shape[-1]), bank)
         d = dist.topk(knn, dim=1, largest=False).values.mean(1).reshape(e.shape[:2])
-        size = working_size(*(prep(img).shape[:2] if squash else img.shape[:2]), cfg)
+        size = working_size(small.shape[0], small.shape[1], cfg)
         amap = _smooth_map(d.numpy(), size, img.shape[:2], cfg.sigma)
         scores.append(float(amap.max()))
         labels.append(int(item.is_anomalous))

@@ -34,10 +34,10 @@ __all__ = [
     "KINDS",
     "SIM_MIX",
     "CompactSimulator",
+    "band_defect",
     "compact_simulator",
     "intensity_defect",
     "is_grey",
-    "band_defect",
     "line_defect",
     "spot_defect",
 ]
