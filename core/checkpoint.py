@@ -25,10 +25,10 @@ from typing import Any
 import torch
 
 from core.errors import CheckpointError
+from core.registry import method_names
 
 FORMAT = "draem-workstation-checkpoint"
 SCHEMA_VERSION = 1
-METHODS = ("draem", "patchcore")
 _PLAIN = (str, int, float, bool, type(None))
 
 
@@ -64,16 +64,16 @@ def file_sha256(path: str | os.PathLike) -> str:
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> str:
     """Write ``payload`` atomically to ``path``; return the file's SHA-256 hex digest.
 
-    ``payload`` must have ``method`` in :data:`METHODS`; ``format`` and
+    ``payload`` must have a registered ``method`` (:mod:`core.registry`); ``format`` and
     ``schema_version`` are filled in.  Tensors are moved to CPU.  Raises
     :class:`CheckpointError` for unstorable values or if the file cannot be written
     (an existing file at ``path`` is then left untouched).
     """
     if not isinstance(payload, dict):
         raise CheckpointError("a checkpoint payload must be a dict")
-    if payload.get("method") not in METHODS:
+    if payload.get("method") not in method_names():
         raise CheckpointError(
-            f"checkpoint 'method' must be one of {METHODS}, got {payload.get('method')!r}"
+            f"checkpoint 'method' must be one of {method_names()}, got {payload.get('method')!r}"
         )
     data = {**payload, "format": FORMAT, "schema_version": SCHEMA_VERSION}
     _check_plain(data, "payload")
@@ -143,7 +143,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             f"{path} was written by a newer version (schema {version}; this version reads up to "
             f"{SCHEMA_VERSION}); please update the application"
         )
-    if data.get("method") not in METHODS:
+    if data.get("method") not in method_names():
         raise CheckpointError(f"{path}: unknown method {data.get('method')!r}")
     if not isinstance(data.get("state_dict"), dict):
         raise CheckpointError(f"{path}: the checkpoint has no state_dict")
@@ -157,7 +157,6 @@ def _first_line(e: BaseException) -> str:
 
 __all__ = [
     "FORMAT",
-    "METHODS",
     "SCHEMA_VERSION",
     "file_sha256",
     "load_checkpoint",

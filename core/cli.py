@@ -11,7 +11,6 @@ Exit codes: 0 success, 1 error, 2 bad command line, 130 cancelled by Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from pathlib import Path
 from core import cli_support as report
 from core.cli_support import UserError, has_display, stop_on_ctrl_c
 from core.errors import CoreError
+from core.registry import all_options, detector_identity, method_names
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 
@@ -34,85 +34,57 @@ def cmd_train(args: argparse.Namespace) -> int:
     PatchCore (--method patchcore) only fits a memory bank. Ctrl-C stops training and
     saves a checkpoint that --resume continues.
     """
-    report.check_out_folder(args.out)
-    pc_options = {
-        "backbone": args.backbone,
-        "backbone_weights": args.backbone_weights,
-        "coreset_ratio": args.coreset_ratio,
-    }
-    pc_options = {k: v for k, v in pc_options.items() if v is not None}
-    if pc_options and args.method != "patchcore":
-        flags = ", ".join("--" + k.replace("_", "-") for k in pc_options)
-        raise UserError(f"{flags}: only with --method patchcore")
-    if args.method == "patchcore":
-        from core.patchcore import PatchCoreConfig
+    from core.checkpoint import file_sha256
+    from core.device import device_kind, resolve_device
+    from core.registry import FitRequest, fit_detector, get_method, make_config
 
-        pc_config = PatchCoreConfig(**pc_options)  # bad values fail before the images load
-        if pc_config.backbone_weights and not Path(pc_config.backbone_weights).is_file():
-            raise UserError(f"backbone weights file not found: {pc_config.backbone_weights}")
+    report.check_out_folder(args.out)
+    spec = get_method(args.method)
+    device = resolve_device(args.device)
+    options = {k: getattr(args, k, None) for k in all_options()}
+    config = make_config(args.method, options, device_kind(device))  # fails before any loading
     if args.resume and not Path(args.out).is_file():
         raise UserError(f"nothing to resume: {args.out} does not exist")
+    budget = report.train_budget(args.steps, args.minutes) or spec.default_budget(config)
     with stop_on_ctrl_c() as stop:
         loaded = report.load_good_images(args.data, stop)
-        from core.config import SimulatorConfig, TrainConfig, model_preset
-        from core.images import split_held_out
-        from core.train import resolve_device, train
-
         images = [img for _, img in loaded]
-        summary = report.data_summary(loaded, args.data)
-        if args.method == "patchcore":
-            from core.patchcore import fit_patchcore
+        if spec.trains:
+            from core.images import split_held_out
 
-            with report.bar(None, "fitting PatchCore", "step") as on_progress:
-                det = fit_patchcore(
-                    images,
-                    config=pc_config,
-                    seed=args.seed,
-                    on_progress=on_progress,
-                    should_stop=stop.is_set,
-                    data_summary=summary,
-                )
-            digest = det.save(args.out)
-            print(f"PatchCore model written to {args.out} (sha256 {digest[:12]})")
-            return EXIT_OK
-        device = resolve_device(args.device)
-        preset = args.preset or ("paper" if device == "cuda" else "compact")
-        overrides = {
-            "score_kernel": args.score_kernel,
-            "flip_views": args.flip_views,
-            "standardise": args.standardise,
-        }
-        model_config = dataclasses.replace(
-            model_preset(preset), **{k: v for k, v in overrides.items() if v is not None}
+            fit, held_out = split_held_out(images)
+            print(
+                f"training {spec.describe(config)} on {len(fit)} good images "
+                f"({len(held_out)} held out for the threshold), device {device}, "
+                f"budget {report.describe_budget(budget)}",
+                flush=True,
+            )
+        else:
+            fit, held_out = images, []
+            print(f"fitting {spec.describe(config)} on {len(fit)} good images", flush=True)
+        bar = (
+            report.train_bar(budget)
+            if spec.trains
+            else report.bar(None, f"fitting {spec.title}", "step")
         )
-        source = (
-            {"source": "folder", "source_dir": args.anomaly_source} if args.anomaly_source else {}
-        )
-        sim_config = SimulatorConfig(image_size=model_config.image_size, **source)
-        budget = report.train_budget(args.steps, args.minutes, preset)
-        train_config = TrainConfig(seed=args.seed, device=device, **budget)
-        fit, held_out = split_held_out(images)
-        h, w = model_config.image_size
-        print(
-            f"training DRAEM ({preset} preset, {h}x{w}) on {len(fit)} good images "
-            f"({len(held_out)} held out for the threshold), device {device}, "
-            f"budget {report.describe_budget(budget)}",
-            flush=True,
-        )
-        with report.train_bar(budget) as on_progress:
-            result = train(
-                fit,
-                held_out=held_out,
-                model_config=model_config,
-                sim_config=sim_config,
-                train_config=train_config,
+        with bar as on_progress:
+            request = FitRequest(
                 out_path=args.out,
+                held_out=held_out,
+                seed=args.seed,
+                device=device,
+                data_summary=report.data_summary(loaded, args.data),
+                budget=budget,
+                resume=args.resume,
+                options={"anomaly_source": args.anomaly_source},
                 on_progress=on_progress,
                 should_stop=stop.is_set,
-                resume=args.resume,
-                data_summary=summary,
             )
-    return report.train_result(result)
+            det, result = fit_detector(args.method, fit, config, request)
+    if result is not None:
+        return report.train_result(result)
+    print(f"{spec.title} model written to {args.out} (sha256 {file_sha256(args.out)[:12]})")
+    return EXIT_OK
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -197,7 +169,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 LazyExportRecords(result),
                 thresholds=thresholds,
                 method=det.method,
-                model_config=report.model_config_of(det),
+                model_config=detector_identity(det)["model_config"],
                 checkpoint_sha256=file_sha256(args.model),
                 on_progress=on_progress,
                 should_stop=stop.is_set,
@@ -295,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--data", required=True, help="folder of good images, or an MVTec AD category")
     t.add_argument("--out", required=True, help="checkpoint file to write (e.g. model.pt)")
-    t.add_argument("--method", choices=["draem", "patchcore"], default="draem")
+    t.add_argument("--method", choices=method_names(), default="draem")
     t.add_argument(
         "--preset", choices=["paper", "compact"], help="default: compact on CPU, paper on CUDA"
     )

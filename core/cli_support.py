@@ -29,13 +29,6 @@ class UserError(CoreError):
     """A command-line problem worth one ``error:`` line (not a bug)."""
 
 
-#: Default training budgets when neither --steps nor --minutes is given.
-DEFAULT_BUDGET = {
-    "paper": {"epochs": 700},
-    "compact": {"minutes": 30.0},
-}  # paper: [paper] 700 epochs
-
-
 def has_display() -> bool:
     """True if a GUI can be shown: Windows/macOS, or DISPLAY / WAYLAND_DISPLAY / QT_QPA_PLATFORM set."""
     if sys.platform in ("win32", "darwin"):
@@ -145,13 +138,13 @@ def bar(total: int | None, desc: str, unit: str) -> Iterator[Callable[[Progress]
         yield on_progress
 
 
-def train_budget(steps: int | None, minutes: float | None, preset: str) -> dict[str, Any]:
-    """TrainConfig budget keyword(s) from the command line (or the preset's default)."""
+def train_budget(steps: int | None, minutes: float | None) -> dict[str, Any]:
+    """TrainConfig budget keyword from the command line; empty: the method's default."""
     if steps is not None:
         return {"steps": steps}
     if minutes is not None:
         return {"minutes": minutes}
-    return dict(DEFAULT_BUDGET[preset])
+    return {}
 
 
 def describe_budget(budget: dict[str, Any]) -> str:
@@ -228,21 +221,6 @@ def write_png(path: Path, img: np.ndarray) -> None:
     if not ok:
         raise OSError(f"could not encode {path}")
     buf.tofile(path)
-
-
-def model_config_of(detector) -> dict[str, Any]:
-    """The detector's model configuration as a JSON-able dict (for the export's attributes)."""
-    cfg = getattr(detector, "model_config", None) or getattr(detector, "config", None)
-    if hasattr(cfg, "to_dict"):
-        return cfg.to_dict()
-    meta = dict(detector.metadata or {})
-    raw = meta.get("model_config", cfg)
-    if isinstance(raw, str):
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return {"model_config": raw}
-    return dict(raw) if isinstance(raw, dict) else {"method": detector.method}
 
 
 def with_threshold(thresholds, image_threshold: float | None):

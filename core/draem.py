@@ -183,6 +183,11 @@ class DraemDetector:
 
     # ------------------------------------------------------------------ Detector API
     @property
+    def config(self) -> ModelConfig:
+        """The network's configuration (the registry's config for DRAEM)."""
+        return self.model_config
+
+    @property
     def metadata(self) -> dict:
         """Checkpoint metadata: preset, image_size, created, app_version, data_summary, ..."""
         return {"method": self.method, "schema_version": SCHEMA_VERSION, **self._metadata}

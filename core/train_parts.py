@@ -17,27 +17,12 @@ import torch
 from torch import nn
 
 from core.config import TrainConfig
-from core.errors import ConfigError, TrainingError
+from core.device import resolve_device  # noqa: F401  (re-exported)
+from core.errors import TrainingError
 from core.types import TrainPreview
 
 #: TrainConfig fields that may differ on resume (they do not change the result)
 RUNTIME_FIELDS = ("device", "num_workers", "checkpoint_every_s", "preview_every_s")
-
-
-def resolve_device(name: str = "auto") -> str:
-    """``auto`` -> ``cuda`` if a CUDA GPU is usable, else ``cpu``; ``cuda`` must exist."""
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cpu":
-        return "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(
-                "device 'cuda' was requested but no CUDA GPU is available "
-                f"(torch {torch.__version__}); choose 'cpu' or 'auto'"
-            )
-        return "cuda"
-    raise ConfigError(f"device must be auto|cpu|cuda, got {name!r}")
 
 
 def seed_everything(seed: int) -> None:

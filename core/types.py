@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -170,7 +170,7 @@ class InspectionResult:
 # --------------------------------------------------------------------- detector
 @runtime_checkable
 class Detector(Protocol):
-    """What every method (DRAEM, PatchCore) offers once trained/fitted.
+    """What every registered method (``core.registry``) offers once trained/fitted.
 
     ``predict`` takes RGB uint8 images (H, W, 3) of any size and returns one
     :class:`Prediction` per image, at that image's size.
@@ -178,6 +178,8 @@ class Detector(Protocol):
 
     method: str
     thresholds: Thresholds
+    #: the method's frozen config dataclass (``to_dict()`` gives plain data)
+    config: Any
 
     def predict(
         self,
@@ -190,6 +192,14 @@ class Detector(Protocol):
 
     def save(self, path: str) -> str:
         """Write a checkpoint (atomically); return its SHA-256 hex digest."""
+        ...
+
+    def payload(self) -> dict:
+        """The checkpoint dict :func:`core.checkpoint.save_checkpoint` writes."""
+        ...
+
+    def with_thresholds(self, thresholds: Thresholds) -> Detector:
+        """A detector sharing this model with other thresholds."""
         ...
 
     @property

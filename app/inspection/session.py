@@ -20,6 +20,7 @@ from app.inspection.items import InspectedChunk
 from app.inspection.model import InspectionState
 from app.inspection.runner import JobBar
 from core.errors import CoreError
+from core.registry import detector_identity
 
 
 class InspectionSession(QObject):
@@ -48,11 +49,7 @@ class InspectionSession(QObject):
         """Use ``detector`` for new inspections and adopt its thresholds; start queued paths."""
         self.detector, self.checkpoint_path = detector, checkpoint_path
         self.state.checkpoint_path = checkpoint_path
-        cfg = getattr(detector, "model_config", None)
-        self.export_meta = {
-            "method": str(getattr(detector, "method", "unknown")),
-            "model_config": cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg or {}),
-        }
+        self.export_meta = detector_identity(detector)
         t = detector.thresholds
         self.state.set_thresholds(image=t.image, pixel=t.pixel, source=f"model ({t.source})")
         name = Path(checkpoint_path).name if checkpoint_path else self.export_meta["method"]

@@ -1,0 +1,217 @@
+"""The method registry: the one place that knows which detection methods exist.
+
+Each method lives in its own module (or folder) and exposes a module-level
+``SPEC = MethodSpec(...)``.  :data:`_SPECS` maps a method name to that module, so
+adding a method is a new module plus one line here.  Modules are imported only when
+their method is used: ``import core.registry`` stays cheap.
+
+Everything outside this module asks the registry instead of branching on a method
+name: the CLI (``--method`` choices, defaults), the GUI (method list, labels,
+which training curves and previews exist), the checkpoint loader and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from core.errors import CheckpointError, ConfigError
+from core.types import Detector, ProgressCallback, StopCallback, ignore_progress, never_stop
+
+#: method name -> module holding its ``SPEC``; one line per method
+_SPECS: dict[str, str] = {
+    "draem": "core.draem_method",
+    "patchcore": "core.patchcore_method",
+}
+
+
+@dataclass(frozen=True)
+class FitRequest:
+    """What every method's ``fit`` receives besides the images and the config.
+
+    Attributes:
+        out_path: where the checkpoint goes (methods with a training loop save to it
+            periodically and at the end; fitted methods save once at the end).
+        held_out: good RGB uint8 (H, W, 3) images kept out of fitting, for thresholds.
+        seed: the run's seed (every random draw derives from it).
+        device: ``auto``, ``cpu`` or ``cuda[:N]``.
+        data_summary: what the images were (see :func:`core.images.data_summary`).
+        budget: ``{"steps": N}`` or ``{"minutes": M}`` for methods with a training loop.
+        resume: continue from the training state in ``out_path``.
+        options: method-specific run options (e.g. DRAEM's simulator config).
+        on_progress / should_stop: the usual long-work callbacks.
+    """
+
+    out_path: str
+    held_out: Sequence[np.ndarray] = ()
+    seed: int = 0
+    device: str = "auto"
+    data_summary: dict | None = None
+    budget: dict = field(default_factory=dict)
+    resume: bool = False
+    options: dict = field(default_factory=dict)
+    on_progress: ProgressCallback = ignore_progress
+    should_stop: StopCallback = never_stop
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One detection method as the rest of the application sees it.
+
+    Attributes:
+        name: the method's key in checkpoints, the CLI and project files.
+        label: what the GUI shows.
+        config_cls: its frozen config dataclass (``to_dict`` / ``from_dict``).
+        fit: ``fit(images, config, request) -> (Detector, TrainResult | None)``;
+            images are good RGB uint8 (H, W, 3) arrays of any size.
+        from_checkpoint: ``from_checkpoint(payload, device) -> Detector``.
+        default_config: ``default_config(device) -> config``: the method's default
+            for the resolved device (``"cpu"`` or ``"cuda"``).
+        title: its short name in messages (``DRAEM``, ``PatchCore``).
+        options: the run options (command-line flags without ``--``, ``_`` for ``-``)
+            that configure it; :func:`make_config` refuses the others.
+        make_config: ``make_config(options, kind) -> config`` from those options
+            (only the ones given) and the device kind.
+        describe: ``describe(config) -> str``, one line for the start of a run.
+        default_budget: ``default_budget(config) -> {"steps"|"minutes"|"epochs": n}``.
+        trains: True for methods with a training loop (budgets, curves, resume).
+        loss_names: the loss terms its training reports, in display order.
+        has_reconstruction: True if its predictions carry a reconstruction.
+    """
+
+    name: str
+    label: str
+    config_cls: type
+    fit: Callable[..., tuple[Detector, Any]]
+    from_checkpoint: Callable[[dict, str], Detector]
+    default_config: Callable[[str], Any]
+    title: str = ""
+    options: tuple[str, ...] = ()
+    make_config: Callable[[dict, str], Any] | None = None
+    describe: Callable[[Any], str] = str
+    default_budget: Callable[[Any], dict] = lambda _config: {}
+    trains: bool = True
+    loss_names: tuple[str, ...] = ()
+    has_reconstruction: bool = False
+
+
+def method_names() -> tuple[str, ...]:
+    """All registered method names, in registration order."""
+    return tuple(_SPECS)
+
+
+def get_method(name: str) -> MethodSpec:
+    """The :class:`MethodSpec` of ``name``; :class:`ConfigError` for an unknown name."""
+    module = _SPECS.get(name)
+    if module is None:
+        raise ConfigError(f"unknown method {name!r}; choose one of {', '.join(_SPECS)}")
+    return importlib.import_module(module).SPEC
+
+
+def all_options() -> tuple[str, ...]:
+    """Every run option any registered method takes (for the command line)."""
+    seen: dict[str, None] = {}
+    for name in _SPECS:
+        seen.update(dict.fromkeys(get_method(name).options))
+    return tuple(seen)
+
+
+def make_config(method: str, options: dict, kind: str = "cpu") -> Any:
+    """``method``'s config from run options (None values are ignored) and the device kind.
+
+    Raises :class:`ConfigError` naming any option the method does not take.
+    """
+    spec = get_method(method)
+    given = {k: v for k, v in options.items() if v is not None}
+    foreign = [k for k in given if k not in spec.options]
+    if foreign:
+        flags = ", ".join("--" + k.replace("_", "-") for k in foreign)
+        takes = [m for m in _SPECS if set(foreign) <= set(get_method(m).options)]
+        where = f"only with --method {'|'.join(takes)}" if takes else "not an option"
+        raise ConfigError(f"{flags}: {where}")
+    if spec.make_config is None:
+        return spec.default_config(kind) if not given else spec.config_cls(**given)
+    return spec.make_config(given, kind)
+
+
+def register(spec: MethodSpec, module: str) -> None:
+    """Register a method at run time (plug-ins and tests); ``module`` holds ``SPEC``."""
+    _SPECS[spec.name] = module
+
+
+def unregister(name: str) -> None:
+    """Remove a method registered with :func:`register`."""
+    _SPECS.pop(name, None)
+
+
+def fit_detector(
+    method: str, images: Sequence[np.ndarray], config: Any, request: FitRequest
+) -> tuple[Detector, Any]:
+    """Fit or train ``method`` on good images; returns ``(detector, train_result)``.
+
+    ``config`` is the method's config (None: its default for ``request.device``).
+    The detector has been saved to ``request.out_path``; ``train_result`` is the
+    :class:`core.types.TrainResult` of methods with a training loop, else None.
+    """
+    spec = get_method(method)
+    if config is None:
+        from core.device import device_kind, resolve_device
+
+        config = spec.default_config(device_kind(resolve_device(request.device)))
+    if not isinstance(config, spec.config_cls):
+        raise ConfigError(
+            f"method {method!r} takes a {spec.config_cls.__name__}, got {type(config).__name__}"
+        )
+    return spec.fit(list(images), config, request)
+
+
+def detector_from_payload(payload: dict, device: str = "auto") -> Detector:
+    """Build the detector of a checkpoint payload (see :func:`load_detector`)."""
+    name = payload.get("method")
+    if name not in _SPECS:
+        raise CheckpointError(f"unknown detector method {name!r}")
+    try:
+        spec = get_method(name)
+    except ImportError as e:  # pragma: no cover - depends on the installation
+        raise CheckpointError(f"method {name!r} is not available in this installation ({e})") from e
+    return spec.from_checkpoint(payload, device)
+
+
+def detector_identity(detector: Detector) -> dict[str, Any]:
+    """``{"method", "model_config"}`` of a detector: what an export records of its model."""
+    return {"method": str(detector.method), "model_config": detector.config.to_dict()}
+
+
+def load_detector(path: str | os.PathLike, device: str = "auto") -> Detector:
+    """Load a checkpoint written by this application and return its detector.
+
+    Raises :class:`CheckpointError` for foreign, damaged or unknown files (nothing in
+    them is executed, see :func:`core.checkpoint.load_checkpoint`).
+    """
+    from core.checkpoint import load_checkpoint
+
+    payload = load_checkpoint(path)
+    if payload.get("method") not in _SPECS:
+        raise CheckpointError(f"{path}: unknown detector method {payload.get('method')!r}")
+    return detector_from_payload(payload, device)
+
+
+__all__ = [
+    "FitRequest",
+    "all_options",
+    "make_config",
+    "MethodSpec",
+    "detector_from_payload",
+    "detector_identity",
+    "fit_detector",
+    "get_method",
+    "load_detector",
+    "method_names",
+    "register",
+    "unregister",
+]
