@@ -28,13 +28,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.config import SimulatorConfig, Thresholds, TrainConfig
 from core.errors import ConfigError
-
-if TYPE_CHECKING:
-    from core.patchcore import PatchCoreConfig
+from core.registry import get_method, make_config, method_names
 
 FILE_NAME = "project.json"
 FORMAT = "draem-workstation-project"
@@ -49,7 +47,6 @@ EVENTS = (
     "thresholds",
     "saved",
 )
-METHODS = ("draem", "patchcore")
 BUDGET_KINDS = ("steps", "epochs", "minutes")
 LABELS = ("good", "defect")
 
@@ -80,8 +77,8 @@ class TrainingSettings:
     backbone_weights: str = ""
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.method not in method_names():
+            raise ConfigError(f"method must be one of {method_names()}, got {self.method!r}")
         if self.preset not in ("auto", "paper", "compact"):
             raise ConfigError(f"preset must be auto|paper|compact, got {self.preset!r}")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -93,19 +90,19 @@ class TrainingSettings:
         if not self.budget_value > 0:
             raise ConfigError(f"the training budget must be > 0, got {self.budget_value}")
 
-    def patchcore_config(self) -> PatchCoreConfig:
-        """The core :class:`PatchCoreConfig` (raises ``ConfigError`` when it cannot work)."""
-        from core.patchcore import PatchCoreConfig
+    def method_config(self, kind: str) -> Any:
+        """The method's core config for a device kind (raises ``ConfigError`` when it cannot work).
 
-        if self.backbone != "efficientnet_lite0" and not self.backbone_weights:
-            raise ConfigError(
-                f"the {self.backbone} backbone needs its ImageNet weights file (nothing is "
-                "downloaded): choose it next to Backbone"
-            )
-        if self.backbone_weights and not Path(self.backbone_weights).is_file():
-            raise ConfigError(f"backbone weights file not found: {self.backbone_weights}")
-        return PatchCoreConfig(
-            backbone=self.backbone, backbone_weights=self.backbone_weights or None
+        The settings are offered to the method as run options; it takes the ones it knows.
+        """
+        spec = get_method(self.method)
+        offered = {
+            "preset": None if self.preset == "auto" else self.preset,
+            "backbone": self.backbone,
+            "backbone_weights": self.backbone_weights or None,
+        }
+        return make_config(
+            self.method, {k: v for k, v in offered.items() if k in spec.options}, kind
         )
 
     def to_train_config(self, **overrides: Any) -> TrainConfig:

@@ -19,11 +19,12 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
-from core.config import ModelConfig, SimulatorConfig, TrainConfig, model_preset
+from core.config import SimulatorConfig, TrainConfig
 from core.errors import CoreError, DatasetError
-from core.images import load_images, split_held_out
+from core.images import load_images
+from core.registry import FitRequest, fit_detector, get_method, make_config
 from core.types import (
     FailedImage,
     Progress,
@@ -33,9 +34,6 @@ from core.types import (
     ignore_progress,
     never_stop,
 )
-
-if TYPE_CHECKING:
-    from core.patchcore import PatchCoreConfig
 
 #: Seconds per batch-8 training step by (preset, device kind), used when the
 #: project has no finished run to learn from.  CPU figures: docs/benchmarks.md on
@@ -47,8 +45,9 @@ DEFAULT_S_PER_STEP = {
     ("compact", "cuda"): 0.02,
     ("paper", "cuda"): 0.15,
 }
-#: PatchCore fit: seconds per good image (feature extraction + its share of the coreset).
-DEFAULT_PATCHCORE_S_PER_IMAGE = {"cpu": 0.35, "cuda": 0.03}
+#: Methods without a training loop: seconds per good image by (method, device kind)
+#: (PatchCore: feature extraction + its share of the coreset).
+DEFAULT_S_PER_IMAGE = {("patchcore", "cpu"): 0.35, ("patchcore", "cuda"): 0.03}
 
 
 @dataclass(frozen=True)
@@ -57,12 +56,12 @@ class TrainJob:
 
     method: str
     paths: tuple[str, ...]
-    model_config: ModelConfig
+    #: the method's config (``core.registry``: ``MethodSpec.config_cls``)
+    config: Any
     sim_config: SimulatorConfig
     train_config: TrainConfig
     out_path: str
     resume: bool = False
-    patchcore_config: PatchCoreConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -98,13 +97,11 @@ def device_kind(device: str, devices: dict[str, bool]) -> str:
     return device
 
 
-def default_preset(devices: dict[str, bool]) -> str:
-    """Compact on a CPU, paper on a GPU (issue 4)."""
-    return "paper" if devices.get("cuda") else "compact"
-
-
 def resolve_preset(preset: str, devices: dict[str, bool]) -> str:
-    return default_preset(devices) if preset == "auto" else preset
+    """The DRAEM variant a preset setting means here (``auto``: by the device present)."""
+    kind = device_kind("auto", devices)
+    options = {"preset": None if preset == "auto" else preset}
+    return make_config("draem", options, kind).preset
 
 
 def steps_for(train_config: TrainConfig, n_images: int) -> int | None:
@@ -132,8 +129,9 @@ def estimate_seconds(
     device on this project; when present their rate replaces the default table.
     For a minutes budget the answer is the budget itself.
     """
-    if method == "patchcore":
-        return DEFAULT_PATCHCORE_S_PER_IMAGE.get(device, 0.35) * max(1, n_images) + 5.0
+    if not get_method(method).trains:
+        rate = DEFAULT_S_PER_IMAGE.get((method, device))
+        return None if rate is None else rate * max(1, n_images) + 5.0
     steps = steps_for(train_config, n_images)
     minutes = None if train_config.minutes is None else 60.0 * train_config.minutes
     runs = [(e, s) for e, s in history if s > 0 and e > 0]
@@ -197,47 +195,34 @@ def run_training(
     images = [img for _, img in loaded]
     summary = data_summary(loaded, os.path.commonpath([p for p, _ in loaded]) if loaded else "")
     os.makedirs(os.path.dirname(os.path.abspath(job.out_path)), exist_ok=True)
-    if job.method == "patchcore":
-        from core.patchcore import fit_patchcore
-
-        on_progress(Progress(0, len(images), "fitting PatchCore"))
-        t0 = time.monotonic()
-        detector = fit_patchcore(
-            images,
-            config=job.patchcore_config,
-            seed=job.train_config.seed,
-            on_progress=on_progress,
-            should_stop=should_stop,
-            data_summary=summary,
-        )
-        detector.save(job.out_path)
+    spec = get_method(job.method)
+    if not spec.trains:
+        on_progress(Progress(0, len(images), f"fitting {spec.title}"))
+    t0 = time.monotonic()
+    request = FitRequest(
+        out_path=job.out_path,
+        seed=job.train_config.seed,
+        device=job.train_config.device,
+        data_summary=summary,
+        resume=job.resume,
+        options={"sim_config": job.sim_config, "train_config": job.train_config},
+        on_progress=on_progress,
+        should_stop=should_stop,
+    )
+    _, result = fit_detector(job.method, images, job.config, request)
+    if result is None:
         return TrainOutcome(
-            "patchcore",
+            job.method,
             job.out_path,
             "finished",
             0,
             time.monotonic() - t0,
-            f"PatchCore fitted on {len(images)} images",
+            f"{spec.title} fitted on {len(images)} images",
             len(images),
             tuple(failures),
         )
-    from core.train import train
-
-    fit, held_out = split_held_out(images)  # held-out good images calibrate the thresholds
-    result = train(
-        fit,
-        held_out=held_out,
-        model_config=job.model_config,
-        sim_config=job.sim_config,  # train() uses the model's image size
-        train_config=job.train_config,
-        out_path=job.out_path,
-        on_progress=on_progress,
-        should_stop=should_stop,
-        resume=job.resume,
-        data_summary=summary,
-    )
     return TrainOutcome(
-        "draem",
+        job.method,
         result.checkpoint_path,
         result.status,
         result.steps,
@@ -247,8 +232,3 @@ def run_training(
         tuple(failures),
         result,
     )
-
-
-def model_config_for(preset: str) -> ModelConfig:
-    """The :class:`ModelConfig` of a preset name (``paper`` / ``compact``)."""
-    return model_preset(preset)

@@ -99,6 +99,7 @@ SPEC = MethodSpec(
     options=("preset", "score_kernel", "flip_views", "standardise"),
     make_config=make_config,
     describe=describe,
+    variant=lambda config: config.preset,
     default_budget=default_budget,
     trains=True,
     loss_names=("l2", "ssim", "focal", "total"),

@@ -48,6 +48,11 @@ def make_config(options: dict, kind: str):
     from core.errors import ConfigError
 
     config = _config_cls()(**options)
+    if config.backbone != default_config(kind).backbone and not config.backbone_weights:
+        raise ConfigError(
+            f"the {config.backbone} backbone needs its ImageNet weights file (nothing is "
+            "downloaded): give a local weights file"
+        )
     if config.backbone_weights and not Path(config.backbone_weights).is_file():
         raise ConfigError(f"backbone weights file not found: {config.backbone_weights}")
     return config
@@ -68,5 +73,6 @@ SPEC = MethodSpec(
     options=("backbone", "backbone_weights", "coreset_ratio"),
     make_config=make_config,
     describe=describe,
+    variant=lambda config: config.backbone,
     trains=False,
 )

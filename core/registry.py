@@ -78,6 +78,8 @@ class MethodSpec:
         make_config: ``make_config(options, kind) -> config`` from those options
             (only the ones given) and the device kind.
         describe: ``describe(config) -> str``, one line for the start of a run.
+        variant: ``variant(config) -> str``, the short tag models are listed and timed
+            by (DRAEM: its preset; PatchCore: its backbone).
         default_budget: ``default_budget(config) -> {"steps"|"minutes"|"epochs": n}``.
         trains: True for methods with a training loop (budgets, curves, resume).
         loss_names: the loss terms its training reports, in display order.
@@ -94,6 +96,7 @@ class MethodSpec:
     options: tuple[str, ...] = ()
     make_config: Callable[[dict, str], Any] | None = None
     describe: Callable[[Any], str] = str
+    variant: Callable[[Any], str] = lambda _config: ""
     default_budget: Callable[[Any], dict] = lambda _config: {}
     trains: bool = True
     loss_names: tuple[str, ...] = ()

@@ -9,6 +9,7 @@ import cv2
 import h5py
 import numpy as np
 import pytest
+from conftest import FakeDetector
 
 from app.inspection import jobs
 from app.inspection.items import (
@@ -34,37 +35,7 @@ from app.inspection.render import (
 from app.inspection.store import MAP, RECONSTRUCTION, ArrayStore
 from core.config import Thresholds
 from core.errors import Cancelled, ExportError
-from core.types import Prediction, Progress
-
-
-class FakeDetector:
-    """Deterministic stand-in for a trained model: bright spots are anomalies."""
-
-    method = "fake"
-    model_config = {"kind": "fake", "size": 32}
-
-    def __init__(self, thresholds: Thresholds | None = None) -> None:
-        self.thresholds = thresholds or Thresholds(0.5, 0.5, "fake")
-        self.calls = 0
-
-    @property
-    def metadata(self) -> dict:
-        return {"method": "fake"}
-
-    def save(self, path: str) -> str:  # pragma: no cover - protocol only
-        raise NotImplementedError
-
-    def predict(self, images, *, batch_size=8, on_progress=None, should_stop=None):
-        self.calls += 1
-        out = []
-        for img in images:
-            recon = cv2.medianBlur(img, 7)
-            amap = cv2.GaussianBlur(
-                np.abs(img.astype(np.float32) - recon).mean(axis=2) / 255.0, (0, 0), 1.5
-            )
-            amap = np.clip(amap * 4.0, 0.0, 1.0).astype(np.float32)
-            out.append(Prediction(amap, float(amap.max()), recon))
-        return out
+from core.types import Progress
 
 
 def make_images(folder, n=6, size=(48, 64), spots=(0, 3), seed=0):

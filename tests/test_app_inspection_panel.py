@@ -12,6 +12,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from conftest import FakeDetector
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
@@ -22,43 +23,8 @@ from app.inspection.list_model import COL_LABEL, COL_VERDICT  # noqa: E402
 from app.inspection.panel import InspectionPanel  # noqa: E402
 from core import thresholds as core_thresholds  # noqa: E402
 from core.config import Thresholds  # noqa: E402
-from core.types import Prediction  # noqa: E402
 
 SPOTS = (0, 3, 5)
-
-
-class FakeDetector:
-    """Bright spots are anomalies; records the threads it ran on."""
-
-    method = "fake"
-    model_config = {"kind": "fake"}
-
-    def __init__(self, delay: float = 0.0, fail_on_width: int | None = None) -> None:
-        self.thresholds = Thresholds(0.5, 0.5, "fake default")
-        self.threads: set[int] = set()
-        self.delay = delay
-        self.fail_on_width = fail_on_width
-
-    @property
-    def metadata(self) -> dict:
-        return {"method": "fake"}
-
-    def save(self, path: str) -> str:  # pragma: no cover - protocol only
-        raise NotImplementedError
-
-    def predict(self, images, *, batch_size=8, on_progress=None, should_stop=None):
-        self.threads.add(threading.get_ident())
-        out = []
-        for img in images:
-            if self.fail_on_width is not None and img.shape[1] == self.fail_on_width:
-                raise ValueError("unsupported image width")
-            if self.delay:
-                time.sleep(self.delay)
-            recon = cv2.medianBlur(img, 7)
-            diff = np.abs(img.astype(np.float32) - recon).mean(axis=2) / 255.0
-            amap = np.clip(cv2.GaussianBlur(diff, (0, 0), 1.5) * 4.0, 0, 1).astype(np.float32)
-            out.append(Prediction(amap, float(amap.max()), recon))
-        return out
 
 
 def make_images(folder, n=8, size=(48, 64), seed=0):
@@ -468,3 +434,28 @@ def test_paths_added_during_an_export_are_inspected_after_it(qtbot, panel, tmp_p
     assert panel.session.pending == more
     wait_idle(qtbot, panel)
     assert (tmp_path / "b.h5").exists() and len(panel.state) == 6
+
+
+@pytest.mark.slow
+def test_export_of_a_patchcore_batch_carries_its_config(qtbot, panel, tmp_path):
+    """The export records the detector's config whichever method it is (PatchCore has no
+    ``model_config`` attribute: the identity comes from ``detector.config``)."""
+    import json
+
+    from core.export import read_batch
+    from core.patchcore import PatchCoreConfig, fit_patchcore
+
+    paths = make_images(tmp_path / "imgs", n=4)
+    good = [cv2.cvtColor(cv2.imread(p), cv2.COLOR_BGR2RGB) for p in paths[1:3]]
+    det = fit_patchcore(good, config=PatchCoreConfig(resolution=64, coreset_ratio=0.5))
+    panel.set_detector(det, None)
+    drop(panel, [tmp_path / "imgs"])
+    wait_idle(qtbot, panel)
+    out = tmp_path / "pc.h5"
+    assert panel.export_to(str(out))
+    wait_idle(qtbot, panel)
+    attrs = read_batch(out).attrs
+    cfg = attrs["model_config"]
+    cfg = json.loads(cfg) if isinstance(cfg, str) else cfg
+    assert attrs["method"] == "patchcore"
+    assert cfg["coreset_ratio"] == 0.5 and cfg["resolution"] == 64

@@ -10,6 +10,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from conftest import FakeDetector
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QWidget  # noqa: E402
 
@@ -19,32 +20,6 @@ from app.main import check_qt_binding, open_initial_project, run_gui  # noqa: E4
 from app.main_window import MainWindow  # noqa: E402
 from app.project import ModelEntry, TrainingSettings, new_project, open_project  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from core.config import Thresholds  # noqa: E402
-from core.types import Prediction  # noqa: E402
-
-
-class FakeDetector:
-    """Bright pixels are anomalies (stands in for a trained model)."""
-
-    method = "fake"
-    model_config = {"kind": "fake"}
-
-    def __init__(self) -> None:
-        self.thresholds = Thresholds(0.5, 0.5, "fake")
-
-    @property
-    def metadata(self) -> dict:
-        return {"method": "fake"}
-
-    def save(self, path: str) -> str:  # pragma: no cover - protocol only
-        raise NotImplementedError
-
-    def predict(self, images, *, batch_size=8, on_progress=None, should_stop=None):
-        out = []
-        for img in images:
-            amap = (img.mean(axis=2) / 255.0).astype(np.float32)
-            out.append(Prediction(amap, float(amap.max()), None))
-        return out
 
 
 def slow_runner(job, *, on_progress, should_stop):
@@ -149,7 +124,7 @@ def test_inspected_batch_survives_save_and_reopen(qtbot, window, tmp_path):
     ckpt.parent.mkdir(parents=True)
     ckpt.write_bytes(b"x")
     p.add_model(ModelEntry("fake-1", str(ckpt), method="fake"))
-    window.link.on_detector_loaded(FakeDetector(), str(ckpt))
+    window.link.on_detector_loaded(FakeDetector(mode="bright"), str(ckpt))
     panel.add_paths(_images(tmp_path / "batch"))
     qtbot.waitUntil(lambda: len(panel.state) == 4 and not panel.jobbar.busy, timeout=10_000)
     panel.batch.select_row(1)

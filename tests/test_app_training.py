@@ -155,8 +155,8 @@ def test_patchcore_backbone_from_a_weights_file(qtbot, page, tmp_path):
     assert page.adapter.project.training.backbone_weights == str(weights)
     assert page.start()
     job = page._job
-    assert job.patchcore_config.backbone == "torchvision:wide_resnet50_2"
-    assert job.patchcore_config.backbone_weights == str(weights)
+    assert job.config.backbone == "torchvision:wide_resnet50_2"
+    assert job.config.backbone_weights == str(weights)
     qtbot.waitUntil(lambda: not page.is_running(), timeout=10_000)
     proj = page.adapter.project
     assert proj.models[-1].preset == "torchvision:wide_resnet50_2/cpu"  # shown in the table
@@ -179,6 +179,7 @@ def test_estimates():
     assert tr.steps_for(TrainConfig(epochs=3, batch_size=8), 20) == 9
     assert tr.format_duration(3725) == "1 h 02 min" and tr.format_duration(65) == "1 min 05 s"
     assert (
-        tr.default_preset({"cuda": True}) == "paper"
-        and tr.default_preset({"cuda": False}) == "compact"
+        tr.resolve_preset("auto", {"cuda": True}) == "paper"
+        and tr.resolve_preset("auto", {"cuda": False}) == "compact"
+        and tr.resolve_preset("paper", {"cuda": False}) == "paper"
     )

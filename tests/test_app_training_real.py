@@ -74,9 +74,10 @@ def test_tiny_training_cancels_and_keeps_a_checkpoint(qtbot, job):
 def test_patchcore_fit_in_the_background_gives_a_loadable_model(qtbot, job):
     from dataclasses import replace
 
-    from core.detectors import load_detector
+    from core.patchcore import PatchCoreConfig
+    from core.registry import load_detector
 
-    pc = replace(job(1), method="patchcore")
+    pc = replace(job(1), method="patchcore", config=PatchCoreConfig())
     task = Task(run_training, pc, name="tiny-patchcore")
     results = []
     task.succeeded.connect(results.append)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from app import training as tr
 from app.project import TrainingSettings
 from app.widgets.common import SPACING, button
+from core.registry import get_method, method_names
 
 #: (minimum, maximum, decimals) of the budget box per unit.
 BUDGET_LIMITS = {"steps": (1, 1_000_000, 0), "epochs": (1, 100_000, 0), "minutes": (0.1, 10_000, 1)}
@@ -52,7 +53,7 @@ class TrainingControls(QGroupBox):
         super().__init__("Training", parent)
         dev = tr.device_kind("auto", devices).upper()
         self.method = _combo(
-            [("draem", "DRÆM (trained)"), ("patchcore", "PatchCore (fitted, no training loop)")],
+            [(name, get_method(name).label) for name in method_names()],
             "Detection method: DRÆM learns from simulated defects; PatchCore memorises good patches",
         )
         self.backbone = _combo(
@@ -66,7 +67,7 @@ class TrainingControls(QGroupBox):
         self.browse_btn = button("…", "Choose the backbone's weights file", self._browse)
         self.preset = _combo(
             [
-                ("auto", f"Automatic ({tr.default_preset(devices)} on {dev})"),
+                ("auto", f"Automatic ({tr.resolve_preset('auto', devices)} on {dev})"),
                 ("paper", "Paper (97 M parameters, for a GPU)"),
                 ("compact", "Compact (minutes on a CPU)"),
             ],
@@ -189,16 +190,24 @@ class TrainingControls(QGroupBox):
         )
 
     def set_state(
-        self, *, running: bool, can_start: bool, can_resume: bool, is_draem: bool
+        self,
+        *,
+        running: bool,
+        can_start: bool,
+        can_resume: bool,
+        options: tuple[str, ...],
+        trains: bool,
     ) -> None:
-        """Enable what makes sense: nothing is editable while a run is going."""
-        draem_only = (self.preset, self.budget, self.budget_kind, self.batch)
-        for w in (self.method, self.device, self.seed, *draem_only):
-            w.setEnabled(not running and (is_draem or w not in draem_only))
-        self.backbone.setEnabled(not running and not is_draem)
+        """Enable what makes sense: nothing is editable while a run is going; a control
+        is live only when the chosen method takes its option (budgets: methods that train)."""
+        training_only = (self.budget, self.budget_kind, self.batch)
+        for w in (self.method, self.device, self.seed, *training_only):
+            w.setEnabled(not running and (trains or w not in training_only))
+        self.preset.setEnabled(not running and "preset" in options)
+        self.backbone.setEnabled(not running and "backbone" in options)
         own_file = self.backbone.currentData() != "efficientnet_lite0"
         for w in (self.weights, self.browse_btn):
-            w.setEnabled(not running and not is_draem and own_file)
+            w.setEnabled(not running and "backbone_weights" in options and own_file)
         self.start_btn.setEnabled(not running and can_start)
         self.cancel_btn.setEnabled(running)
         self.resume_btn.setEnabled(not running and can_resume)

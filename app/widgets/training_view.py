@@ -21,6 +21,7 @@ from app.widgets.training_controls import TrainingControls
 from app.widgets.training_monitor import LossPlot, PreviewStrip, describe_progress
 from app.workers import Task
 from core.errors import ConfigError
+from core.registry import get_method, method_names
 from core.types import TrainProgress
 
 
@@ -98,12 +99,17 @@ class TrainingPage(QWidget):
         active = p.active() if p is not None else None
         can_resume = bool(
             active is not None
-            and active.method == "draem"
+            and active.method in method_names()
+            and get_method(active.method).trains
             and active.status == "cancelled"
             and p.abs(active.path).is_file()
         )
         self.controls.set_state(
-            running=running, can_start=n > 0, can_resume=can_resume, is_draem=s.method == "draem"
+            running=running,
+            can_start=n > 0,
+            can_resume=can_resume,
+            options=get_method(s.method).options,
+            trains=get_method(s.method).trains,
         )
         if not running:
             self.controls.expected.setText(self._expected_text(s, n))
@@ -120,7 +126,8 @@ class TrainingPage(QWidget):
             if m.method == s.method and m.preset == f"{preset}/{device}"
         ]
         secs = tr.estimate_seconds(s.method, preset, device, s.to_train_config(), n, history)
-        what = "PatchCore" if s.method == "patchcore" else f"{preset} on {device.upper()}"
+        spec = get_method(s.method)
+        what = f"{preset} on {device.upper()}" if spec.trains else spec.title
         return f"about {tr.format_duration(secs)} ({what}, {n} images)"
 
     # ----------------------------------------------------------------- actions
@@ -137,7 +144,6 @@ class TrainingPage(QWidget):
             return False
         s = p.training
         device = tr.device_kind(s.device, self.devices)
-        preset = tr.resolve_preset(s.preset, self.devices)
         if resume:
             entry = p.active()
             name, out = entry.name, str(p.abs(entry.path))
@@ -145,20 +151,20 @@ class TrainingPage(QWidget):
             name = p.new_model_name(s.method)
             out = str(p.models_dir / f"{name}.ckpt")
         try:
+            config = s.method_config(device)
             job = tr.TrainJob(
                 s.method,
                 tuple(str(x) for x in p.good_image_paths()),
-                tr.model_config_for(preset),
+                config,
                 p.simulator,
                 s.to_train_config(device=s.device),
                 out,
                 resume,
-                s.patchcore_config() if s.method == "patchcore" else None,
             )
         except ConfigError as exc:
             self.status_message.emit(str(exc))
             return False
-        tag = s.backbone if s.method == "patchcore" else preset  # PatchCore: the network
+        tag = get_method(s.method).variant(config)
         self._job, self._name, self._preset_tag = job, name, f"{tag}/{device}"
         self.plot.clear_history()
         self.preview.clear()
