@@ -36,9 +36,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     """
     from core.checkpoint import file_sha256
     from core.device import device_kind, resolve_device
+    from core.images import good_image_paths
+    from core.outputs import CHECKPOINT, check_output_file
     from core.registry import FitRequest, fit_detector, get_method, make_config
 
     report.check_out_folder(args.out)
+    check_output_file(
+        args.out,
+        kind=CHECKPOINT,
+        inputs=good_image_paths(args.data),
+        force=args.force,
+        create_parent=True,
+    )
     spec = get_method(args.method)
     device = resolve_device(args.device)
     options = {k: getattr(args, k, None) for k in all_options()}
@@ -97,6 +106,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.count < 1:
         raise UserError(f"--count must be >= 1, got {args.count}")
     paths = good_image_paths(args.data)
+    from core.outputs import check_output_folder
+
+    check_output_folder(args.out, inputs=[args.data])
     source = {"source": "folder", "source_dir": args.anomaly_source} if args.anomaly_source else {}
     sim = AnomalySimulator(
         SimulatorConfig(image_size=(args.size, args.size), **source), seed=args.seed
@@ -148,6 +160,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if not files:
         raise UserError(f"no images found in {' '.join(args.images)}")
     report.check_out_folder(args.out)
+    from core.outputs import EXPORT, check_output_file
+
+    check_output_file(args.out, kind=EXPORT, inputs=[*files, args.model], force=args.force)
     det = report.open_detector(args.model)
     thresholds = report.with_threshold(det.thresholds, args.threshold)
     with stop_on_ctrl_c() as stop:
@@ -207,12 +222,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """
     if not args.headless and has_display():
         return report.run_app("main", "run_gui", demo=True)
-    from core.demo import DEMO_MINUTES, DEMO_STEPS, run_demo
+    from core.demo import DEMO_MINUTES, DEMO_MODEL, DEMO_RESULTS, DEMO_STEPS, run_demo
+    from core.outputs import CHECKPOINT, EXPORT, check_output_file, check_output_folder
 
-    steps = args.steps or DEMO_STEPS
+    steps = DEMO_STEPS if args.steps is None else args.steps
     if steps < 1:
         raise UserError(f"--steps must be >= 1, got {steps}")
-    minutes = None if args.steps else DEMO_MINUTES  # an explicit --steps is not time-capped
+    check_output_folder(args.out)
+    for name, kind in ((DEMO_MODEL, CHECKPOINT), (DEMO_RESULTS, EXPORT)):
+        check_output_file(Path(args.out) / name, kind=kind, create_parent=True)
+    # an explicit --steps is not time-capped
+    minutes = None if args.steps is not None else DEMO_MINUTES
     budget = f"{steps} steps" + (
         f" or {minutes:g} minutes, whichever comes first" if minutes else ""
     )
@@ -319,6 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
         "a defect is a change of the whole image's brightness)",
     )
     t.add_argument("--resume", action="store_true", help="continue from the checkpoint at --out")
+    t.add_argument(
+        "--force", action="store_true", help="overwrite an existing --out that is not a checkpoint"
+    )
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser(
@@ -344,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--out", required=True, help="HDF5 file to write (e.g. results.h5)")
     i.add_argument("--threshold", type=float, help="image-score threshold (default: the model's)")
     i.add_argument("--batch-size", type=int, default=8)
+    i.add_argument(
+        "--force", action="store_true", help="overwrite an existing --out that is not an export"
+    )
     i.set_defaults(func=cmd_inspect)
 
     e = sub.add_parser(

@@ -1,0 +1,213 @@
+"""Bad input on the command line: a clear one-line error, nothing lost, never a hang.
+
+Fuzz-style parametrised cases over bad output paths, bad images, bad numbers and
+signals.  No model is trained here: commands that need one get the conftest
+``FakeDetector`` (``report.open_detector`` is replaced), so the module runs in seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from core import cli
+from core import cli_support as report
+from tests.conftest import FakeDetector
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    rc = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def one_error(rc: int, err: str, *words: str) -> str:
+    assert rc != 0, err
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1, err
+    for w in words:
+        assert w in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    """Four small good PNGs in ``tmp_path/good``."""
+    good = tmp_path / "good"
+    good.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        cv2.imwrite(str(good / f"{i}.png"), rng.integers(60, 200, (24, 32), dtype=np.uint8))
+    return good
+
+
+@pytest.fixture
+def fake_model(tmp_path, monkeypatch) -> Path:
+    """A model file path whose loading yields the conftest FakeDetector."""
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"fake model")
+    monkeypatch.setattr(report, "open_detector", lambda _p: FakeDetector())
+    return path
+
+
+def own_checkpoint(path: Path) -> Path:
+    import torch
+
+    from core.checkpoint import FORMAT
+
+    torch.save({"format": FORMAT, "method": "draem"}, path)
+    return path
+
+
+def own_export(path: Path) -> Path:
+    import h5py
+
+    from core.export import FORMAT
+
+    with h5py.File(path, "w") as f:
+        f.attrs["format"] = FORMAT
+    return path
+
+
+# --------------------------------------------------------------------- output paths
+def _special_out(tmp_path: Path, kind: str) -> str:
+    if kind == "devnull":
+        return os.devnull
+    if kind == "fifo":
+        p = tmp_path / "pipe.out"
+        os.mkfifo(p)
+        return str(p)
+    if kind == "folder":
+        p = tmp_path / "adir"
+        p.mkdir()
+        return str(p)
+    if kind == "dangling":
+        p = tmp_path / "dangling.out"
+        p.symlink_to(tmp_path / "nowhere")
+        return str(p)
+    if kind == "foreign":
+        p = tmp_path / "notes.txt"
+        p.write_text("precious")
+        return str(p)
+    if kind == "no_parent":
+        return str(tmp_path / "missing" / "deeper" / "x.out")
+    raise AssertionError(kind)
+
+
+SPECIAL = ["devnull", "fifo", "folder", "dangling", "foreign"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+@pytest.mark.parametrize("kind", [*SPECIAL, "no_parent"])
+def test_inspect_refuses_bad_out_before_work(capsys, tmp_path, folder, fake_model, kind):
+    out = _special_out(tmp_path, kind)
+    before = Path(out).read_bytes() if kind == "foreign" else None
+    rc, stdout, err = run(
+        capsys, "inspect", "--model", fake_model, "--images", folder, "--out", out
+    )
+    one_error(rc, err)
+    assert "inspected" not in stdout  # refused before any image was scored
+    if before is not None:
+        assert Path(out).read_bytes() == before
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+@pytest.mark.parametrize("kind", SPECIAL)
+def test_train_refuses_bad_out_before_work(capsys, tmp_path, folder, kind):
+    out = _special_out(tmp_path, kind)
+    rc, stdout, err = run(capsys, "train", "--data", folder, "--out", out, "--steps", "1")
+    one_error(rc, err)
+    assert "training" not in stdout
+
+
+@pytest.mark.parametrize("which", ["image", "model", "image_via_symlink"])
+def test_inspect_out_may_not_be_an_input_even_with_force(
+    capsys, tmp_path, folder, fake_model, which
+):
+    target = {"image": folder / "1.png", "model": fake_model}.get(which)
+    if which == "image_via_symlink":
+        target = tmp_path / "alias.h5"
+        target.symlink_to(folder / "2.png")
+    before = Path(target).read_bytes()
+    for extra in ([], ["--force"]):
+        rc, _, err = run(
+            capsys, "inspect", "--model", fake_model, "--images", folder, "--out", target, *extra
+        )
+        one_error(rc, err, "input")
+    assert Path(target).read_bytes() == before
+
+
+def test_train_out_may_not_be_a_training_image(capsys, folder):
+    target = folder / "0.png"
+    before = target.read_bytes()
+    rc, _, err = run(capsys, "train", "--data", folder, "--out", target, "--force", "--steps", "1")
+    one_error(rc, err, "input")
+    assert target.read_bytes() == before
+
+
+def test_inspect_replaces_own_export_and_foreign_file_only_with_force(
+    capsys, tmp_path, folder, fake_model
+):
+    from core.export import read_batch
+
+    own = own_export(tmp_path / "old.h5")
+    rc, _, err = run(capsys, "inspect", "--model", fake_model, "--images", folder, "--out", own)
+    assert rc == 0, err
+    assert len(read_batch(own).records) == 4
+    foreign = tmp_path / "foreign.h5"
+    foreign.write_text("keep me")
+    rc, _, err = run(capsys, "inspect", "--model", fake_model, "--images", folder, "--out", foreign)
+    one_error(rc, err, "--force")
+    assert foreign.read_text() == "keep me"
+    rc, _, err = run(
+        capsys, "inspect", "--model", fake_model, "--images", folder, "--out", foreign, "--force"
+    )
+    assert rc == 0, err
+    assert len(read_batch(foreign).records) == 4
+
+
+def test_own_file_markers(tmp_path):
+    from core.outputs import is_own_checkpoint, is_own_export
+
+    ckpt, exp = own_checkpoint(tmp_path / "c.pt"), own_export(tmp_path / "e.h5")
+    other = tmp_path / "o.pt"
+    other.write_bytes(b"PK\x03\x04 not really a zip")
+    assert is_own_checkpoint(ckpt) and not is_own_checkpoint(exp) and not is_own_checkpoint(other)
+    assert is_own_export(exp) and not is_own_export(ckpt) and not is_own_export(other)
+
+
+def test_demo_and_simulate_refuse_bad_out_folders(capsys, tmp_path, folder):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    rc, _, err = run(capsys, "demo", "--headless", "--out", afile, "--steps", "1")
+    one_error(rc, err, "not a folder")
+    taken = tmp_path / "demo"
+    taken.mkdir()
+    (taken / "demo_results.h5").write_text("someone else's")
+    rc, _, err = run(capsys, "demo", "--headless", "--out", taken, "--steps", "1")
+    one_error(rc, err, "demo_results.h5")
+    rc, _, err = run(capsys, "simulate", "--data", folder, "--out", afile, "--count", "1")
+    one_error(rc, err, "not a folder")
+    rc, _, err = run(capsys, "simulate", "--data", folder, "--out", folder, "--count", "1")
+    one_error(rc, err, "input")
+    assert sorted(p.name for p in folder.iterdir()) == ["0.png", "1.png", "2.png", "3.png"]
+
+
+@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="root writes anywhere")
+def test_unwritable_folder_is_refused_up_front(capsys, tmp_path, folder, fake_model):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        rc, _, err = run(
+            capsys, "inspect", "--model", fake_model, "--images", folder, "--out", locked / "r.h5"
+        )
+        one_error(rc, err, "not writable")
+    finally:
+        locked.chmod(0o700)
