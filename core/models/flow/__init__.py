@@ -1,0 +1,54 @@
+"""Normalizing-flow detector ("flow"), trained on good images with a self-supervised term.
+
+Features of a frozen ImageNet EfficientNet-Lite0 (strides 8 and 16) of each standardised
+image at its aspect-keeping working size are mapped by one normalizing flow per scale
+(FrEIA ``SequenceINN`` of ``AllInOneBlock`` s, as [anomalib] FastFlow) to a standard
+normal.  Training maximises the likelihood of good features and, with ``ssl_weight > 0``,
+pushes the likelihood of synthetic-anomaly positions down (a bounded softplus term).
+The anomaly map is the per-position negative log-likelihood, upsampled and smoothed.
+
+Modules: ``config`` (:class:`FlowConfig`), ``network`` (flows), ``features`` (backbone and
+geometry), ``synthetic`` (anomalies), ``detector`` (:class:`FlowDetector`), ``train``
+(:func:`fit_flow`).  This module holds the registry's ``SPEC``.
+"""
+
+from __future__ import annotations
+
+from core.models.flow.config import FlowConfig
+from core.registry import FitRequest, MethodSpec
+
+
+def fit(images, config: FlowConfig, request: FitRequest):
+    """Train the flow; returns ``(FlowDetector, TrainResult)`` (saved to ``request.out_path``)."""
+    from core.models.flow.train import fit_flow
+
+    return fit_flow(images, config, request)
+
+
+def from_checkpoint(payload: dict, device: str = "auto"):
+    from core.models.flow.detector import FlowDetector
+
+    return FlowDetector.from_checkpoint(payload, device)
+
+
+def describe(config: FlowConfig) -> str:
+    return f"normalizing flow ({config.subnet} subnet, ssl weight {config.ssl_weight:g})"
+
+
+SPEC = MethodSpec(
+    name="flow",
+    label="Normalizing flow (self-supervised)",
+    config_cls=FlowConfig,
+    fit=fit,
+    from_checkpoint=from_checkpoint,
+    default_config=lambda kind: FlowConfig(),
+    title="Flow",
+    options=("ssl_weight", "subnet"),
+    describe=describe,
+    variant=lambda config: f"flow-{config.subnet}",
+    default_budget=lambda config: {"minutes": 5.0},
+    trains=True,
+    loss_names=("nll_normal", "nll_synthetic", "total"),
+)
+
+__all__ = ["SPEC", "FlowConfig", "fit", "from_checkpoint"]

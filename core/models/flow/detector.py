@@ -1,0 +1,206 @@
+"""The trained flow as a :class:`core.types.Detector`.
+
+Anomaly map: each scale's per-position NLL (per dimension, :class:`FlowModel`) upsampled
+(bilinear) to the working size, averaged over the scales, Gaussian-smoothed with
+``sigma`` and resized to the original image size; unbounded, higher is more anomalous.
+Image score: the map's maximum (``score="max"``) or the mean of its top
+``topk_fraction`` pixels (``score="topk"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.config import Thresholds
+from core.errors import Cancelled, CheckpointError, DatasetError
+from core.geometry import to_original
+from core.models.flow.config import FlowConfig
+from core.models.flow.features import Features, flow_working_size, prepare
+from core.models.flow.network import FlowModel
+from core.types import (
+    Prediction,
+    Progress,
+    ProgressCallback,
+    StopCallback,
+    ignore_progress,
+    never_stop,
+)
+
+METHOD = "flow"
+
+
+def _check_image(img: Any, i: int) -> None:
+    if not (isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] == 3):
+        raise DatasetError(f"image {i}: expected an RGB (H, W, 3) array, got {np.shape(img)}")
+    if img.dtype != np.uint8:
+        raise DatasetError(f"image {i}: expected uint8, got {img.dtype}")
+
+
+def nll_map(
+    out: dict[int, tuple[torch.Tensor, torch.Tensor]], size: tuple[int, int]
+) -> torch.Tensor:
+    """Per-scale NLL maps ``{stride: (B, h, w)}`` -> (B, H, W) mean over scales at ``size``."""
+    maps = [
+        F.interpolate(nll[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+        for _z, nll in out.values()
+    ]
+    return torch.stack(maps).mean(0)
+
+
+def smooth(amap: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of an (H, W) float32 map (kernel 2 * round(4 sigma) + 1, [anomalib])."""
+    if sigma <= 0:
+        return amap
+    k = 2 * int(4 * sigma + 0.5) + 1
+    return cv2.GaussianBlur(amap, (k, k), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
+
+
+def image_score(amap: np.ndarray, config: FlowConfig) -> float:
+    """The image score of an (H, W) map (see the module docstring)."""
+    if config.score == "max":
+        return float(amap.max())
+    k = max(1, int(round(config.topk_fraction * amap.size)))
+    return float(np.partition(amap.ravel(), amap.size - k)[-k:].mean())
+
+
+class FlowDetector:
+    """A trained normalizing-flow detector (implements :class:`core.types.Detector`).
+
+    ``predict`` returns per RGB uint8 (H, W, 3) image a :class:`Prediction` with
+    ``anomaly_map`` (H, W) float32 (NLL per dimension, unbounded) and ``score``.
+    """
+
+    method = METHOD
+
+    def __init__(
+        self,
+        config: FlowConfig,
+        model: FlowModel,
+        thresholds: Thresholds,
+        metadata: dict | None = None,
+        device: str = "cpu",
+        features: Features | None = None,
+    ) -> None:
+        self.config = config
+        self.model = model.eval().to(device)
+        self.thresholds = thresholds
+        self.device = device
+        self._metadata = dict(metadata or {})
+        self._features = features
+
+    @property
+    def features(self) -> Features:
+        if self._features is None:
+            self._features = Features(self.config, self.device)
+        return self._features
+
+    @property
+    def metadata(self) -> dict:
+        """Checkpoint metadata: method, schema, preset, image size, data summary, created."""
+        from core.checkpoint import SCHEMA_VERSION
+
+        return {"method": self.method, "schema_version": SCHEMA_VERSION, **self._metadata}
+
+    def with_thresholds(self, thresholds: Thresholds) -> FlowDetector:
+        """A detector sharing this model with other thresholds."""
+        return FlowDetector(
+            self.config, self.model, thresholds, self._metadata, self.device, self._features
+        )
+
+    @torch.no_grad()
+    def maps(self, prepared: Sequence[np.ndarray]) -> np.ndarray:
+        """Same-size prepared (H, W, 3) uint8 images -> (B, H, W) float32 raw NLL maps."""
+        self.model.eval()
+        out = self.model(self.features(prepared))
+        return nll_map(out, prepared[0].shape[:2]).float().cpu().numpy()
+
+    def predict(
+        self,
+        images: Sequence[np.ndarray],
+        *,
+        batch_size: int = 8,
+        on_progress: ProgressCallback = ignore_progress,
+        should_stop: StopCallback = never_stop,
+    ) -> list[Prediction]:
+        """One :class:`Prediction` per RGB uint8 (H, W, 3) image, in input order."""
+        for i, img in enumerate(images):
+            _check_image(img, i)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, im in enumerate(images):
+            groups.setdefault(flow_working_size(im.shape[0], im.shape[1], self.config), []).append(
+                i
+            )
+        preds: list[Prediction | None] = [None] * len(images)
+        done = 0
+        for members in groups.values():
+            for k in range(0, len(members), max(1, batch_size)):
+                if should_stop():
+                    raise Cancelled(f"inference cancelled after {done} of {len(images)} images")
+                chunk = members[k : k + max(1, batch_size)]
+                raw = self.maps([prepare(images[i], self.config) for i in chunk])
+                for i, m in zip(chunk, raw, strict=True):
+                    amap = to_original(smooth(m, self.config.sigma), images[i].shape[:2])
+                    preds[i] = Prediction(anomaly_map=amap, score=image_score(amap, self.config))
+                done += len(chunk)
+                on_progress(Progress(done, len(images), "flow inference"))
+        return preds  # type: ignore[return-value]
+
+    def payload(self, step: int = 0, optimizer: dict | None = None) -> dict:
+        """The checkpoint dict (docs/ARCHITECTURE.md); flow weights and feature statistics
+        in ``state_dict`` (the frozen backbone is not stored)."""
+        return {
+            "method": self.method,
+            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "model_config": self.config.to_dict(),
+            "sim_config": None,
+            "train_config": None,
+            "thresholds": self.thresholds.to_json(),
+            "metadata": self._metadata,
+            "step": int(step),
+            "optimizer": optimizer,
+        }
+
+    def save(self, path: str) -> str:
+        """Write a checkpoint atomically; return its SHA-256 hex digest."""
+        from core.checkpoint import save_checkpoint
+
+        return save_checkpoint(path, self.payload(self._metadata.get("steps", 0)))
+
+    @classmethod
+    def from_checkpoint(cls, payload: dict, device: str = "auto") -> FlowDetector:
+        """Rebuild from a payload of :func:`core.checkpoint.load_checkpoint`; raises
+        :class:`CheckpointError` for another method's or a damaged payload."""
+        from core.device import resolve_device
+
+        if not isinstance(payload, dict) or payload.get("method") != METHOD:
+            got = payload.get("method") if isinstance(payload, dict) else type(payload).__name__
+            raise CheckpointError(f"not a flow checkpoint (method {got!r})")
+        try:
+            raw = payload["model_config"]
+            config = (
+                FlowConfig.from_json(raw) if isinstance(raw, str) else FlowConfig.from_dict(raw)
+            )
+            thresholds = Thresholds.from_json(payload["thresholds"])
+            state = payload["state_dict"]
+        except Exception as e:
+            raise CheckpointError(f"not a valid flow checkpoint: {e}") from e
+        dev = resolve_device(device)
+        features = Features(config, dev)
+        model = FlowModel(config, features.channels)
+        try:
+            model.load_state_dict(state, strict=True)
+        except Exception as e:
+            raise CheckpointError(f"flow checkpoint does not fit its configuration: {e}") from e
+        return cls(config, model, thresholds, payload.get("metadata") or {}, dev, features)
+
+    @classmethod
+    def load(cls, path: str, device: str = "auto") -> FlowDetector:
+        from core.checkpoint import load_checkpoint
+
+        return cls.from_checkpoint(load_checkpoint(path), device)

@@ -1,0 +1,50 @@
+"""Images -> frozen EfficientNet-Lite0 features at strides 8 and 16, at the working size.
+
+Each image is scaled to its working size (aspect ratio kept, area at most
+``work_area**2``, never enlarged, sides multiples of 16: :func:`core.geometry.working_size`
+with ``keep_aspect``), standardised (:func:`core.geometry.standardise`: mean 128, std 40
+grey levels), then fed to the frozen ImageNet backbone (:mod:`core.backbone`, offline).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from core.geometry import standardise, to_working, working_size
+from core.models.flow.config import FlowConfig
+
+
+def _geometry(config: FlowConfig) -> SimpleNamespace:
+    return SimpleNamespace(keep_aspect=True, work_area=config.work_area)
+
+
+def flow_working_size(h: int, w: int, config: FlowConfig) -> tuple[int, int]:
+    """(H, W) at which an (h, w) image is processed (multiples of 16, >= 32)."""
+    return working_size(h, w, _geometry(config))  # type: ignore[arg-type]
+
+
+def prepare(image: np.ndarray, config: FlowConfig) -> np.ndarray:
+    """(h, w, 3) uint8 -> standardised (H, W, 3) uint8 at the working size."""
+    return standardise(to_working(image, _geometry(config)))  # type: ignore[arg-type]
+
+
+class Features:
+    """The frozen backbone: ``__call__(images)`` same-size prepared (H, W, 3) uint8 images
+    -> ``{stride: (B, C_s, H / stride, W / stride) float32}`` on ``device``."""
+
+    def __init__(self, config: FlowConfig, device: str = "cpu") -> None:
+        from core.backbone import FeatureExtractor, load_backbone
+
+        self.device = device
+        self.extractor = FeatureExtractor(load_backbone("efficientnet_lite0"), config.stages)
+        self.extractor.to(device)
+        self.channels = dict(self.extractor.channels)
+
+    def __call__(self, images: Sequence[np.ndarray]) -> dict[int, torch.Tensor]:
+        from core.backbone import to_tensor
+
+        return self.extractor(to_tensor(images).to(self.device))
