@@ -149,13 +149,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from core.checkpoint import file_sha256
     from core.export import export_batch
     from core.images import expand_paths
-    from core.inspect import LazyExportRecords, inspect_paths
+    from core.inspect import inspect_paths
 
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
-    for p in args.images:
-        if not Path(p).exists():
-            raise UserError(f"not found: {p}")
+    missing = [p for p in args.images if not Path(p).exists()]
+    if len(missing) == len(args.images):  # some missing: listed and skipped with the rest
+        raise UserError(f"not found: {missing[0]}")
     files = expand_paths(args.images)
     if not files:
         raise UserError(f"no images found in {' '.join(args.images)}")
@@ -178,16 +178,24 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         report.failures(result.failures)
         if not result.predictions:
             raise UserError("no image could be inspected")
+        from core.outputs import export_inspection
+
+        sha256 = file_sha256(args.model)
         with report.bar(len(result.predictions), "exporting", "img") as on_progress:
-            written = export_batch(
+            written, _ = export_inspection(
                 args.out,
-                LazyExportRecords(result),
-                thresholds=thresholds,
-                method=det.method,
-                model_config=detector_identity(det)["model_config"],
-                checkpoint_sha256=file_sha256(args.model),
-                on_progress=on_progress,
-                should_stop=stop.is_set,
+                result,
+                lambda records: export_batch(
+                    args.out,
+                    records,
+                    thresholds=thresholds,
+                    method=det.method,
+                    model_config=detector_identity(det)["model_config"],
+                    checkpoint_sha256=sha256,
+                    on_progress=on_progress,
+                    should_stop=stop.is_set,
+                ),
+                on_skip=lambda path, reason: report.warn(f"not exported {path}: {reason}"),
             )
     print(f"results written to {written}")
     return EXIT_OK

@@ -56,11 +56,16 @@ _log_lock = threading.Lock()
 
 # --------------------------------------------------------------------- decoding
 def _read_bytes(path: Path) -> np.ndarray:
-    """Read a file as uint8 bytes, turning OS errors into :class:`ImageLoadError`."""
-    if not path.exists():
-        raise ImageLoadError(str(path), "file not found")
-    if path.is_dir():
-        raise ImageLoadError(str(path), "is a folder, not an image file")
+    """Read a file as uint8 bytes, turning OS errors into :class:`ImageLoadError`.
+
+    Only regular files are opened (a FIFO or device named ``*.png`` would block or never
+    end); dangling symbolic links and symbolic-link loops are named as such.
+    """
+    from core.imagecheck import check_pixel_budget, regular_file_problem
+
+    problem = regular_file_problem(path)
+    if problem:
+        raise ImageLoadError(str(path), problem)
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except PermissionError:
@@ -69,6 +74,7 @@ def _read_bytes(path: Path) -> np.ndarray:
         raise ImageLoadError(str(path), f"cannot read file ({exc.strerror or exc})") from None
     if data.size == 0:
         raise ImageLoadError(str(path), "file is empty (0 bytes)")
+    check_pixel_budget(path, data)
     return data
 
 

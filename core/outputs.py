@@ -20,10 +20,11 @@ from __future__ import annotations
 import os
 import stat
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from core.errors import CoreError
+from core.types import InspectionResult
 
 #: kinds of output file and the marker that makes an existing file replaceable
 EXPORT, CHECKPOINT = "export", "checkpoint"
@@ -187,12 +188,87 @@ def check_output_folder(
     return out
 
 
+class _Tracked(Sequence):
+    """A record sequence that remembers which item was being fetched."""
+
+    def __init__(self, records: Sequence) -> None:
+        self.records, self.fetching = records, None
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        self.fetching = i
+        item = self.records[i]
+        self.fetching = None
+        return item
+
+
+def export_inspection(
+    path: str | os.PathLike,
+    result,
+    export: Callable[[Sequence], str],
+    on_skip: Callable[[str, str], None],
+) -> tuple[str, InspectionResult]:
+    """Export an :class:`~core.types.InspectionResult` with ``export(records)``; an image
+    that vanished or changed since it was inspected is skipped (``on_skip(path, reason)``)
+    and the rest are exported.  Returns the path written and the result exported.
+
+    Raises:
+        ExportError: no image is left, or the file could not be written.
+    """
+    from core.errors import ExportError
+    from core.inspect import LazyExportRecords
+
+    current = result
+    while True:
+        keep = []
+        for k, p in enumerate(current.paths):
+            problem = _vanished(p)
+            if problem:
+                on_skip(p, problem)
+            else:
+                keep.append(k)
+        current = _subset(current, keep)
+        if not current.predictions:
+            raise ExportError(f"nothing exported to {path}: no inspected image is left")
+        tracked = _Tracked(LazyExportRecords(current))
+        try:
+            return export(tracked), current
+        except ExportError as exc:
+            bad = tracked.fetching
+            if bad is None:
+                raise
+            on_skip(current.paths[bad], str(exc))
+            current = _subset(current, [k for k in range(len(current.paths)) if k != bad])
+            if not current.predictions:
+                raise ExportError(
+                    f"nothing exported to {path}: no inspected image is left"
+                ) from None
+
+
+def _vanished(path: str) -> str | None:
+    from core.imagecheck import regular_file_problem
+
+    problem = regular_file_problem(Path(path))
+    return f"{problem} since it was inspected" if problem else None
+
+
+def _subset(result: InspectionResult, keep: Sequence[int]) -> InspectionResult:
+    return InspectionResult(
+        paths=tuple(result.paths[k] for k in keep),
+        predictions=tuple(result.predictions[k] for k in keep),
+        failures=result.failures,
+    )
+
+
 __all__ = [
     "CHECKPOINT",
     "EXPORT",
     "OutputPathError",
     "check_output_file",
     "check_output_folder",
+    "export_inspection",
     "is_own_checkpoint",
     "is_own_export",
 ]

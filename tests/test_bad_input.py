@@ -211,3 +211,132 @@ def test_unwritable_folder_is_refused_up_front(capsys, tmp_path, folder, fake_mo
         one_error(rc, err, "not writable")
     finally:
         locked.chmod(0o700)
+
+
+# --------------------------------------------------------------------- bad input files
+def _bad_input(folder: Path, kind: str) -> Path:
+    p = folder / f"bad_{kind}.png"
+    if kind == "dangling":
+        p.symlink_to(folder / "gone.png")
+    elif kind == "loop":
+        p.symlink_to(p)
+    elif kind == "fifo":
+        os.mkfifo(p)  # opening it for reading would block forever
+    elif kind == "huge":  # a valid PNG header declaring 20000 x 20000 pixels
+        ok, buf = cv2.imencode(".png", np.zeros((4, 4), np.uint8))
+        data = bytearray(buf.tobytes())
+        data[16:24] = (20000).to_bytes(4, "big") * 2
+        p.write_bytes(bytes(data))
+    elif kind == "empty":
+        p.write_bytes(b"")
+    elif kind == "garbage":
+        p.write_bytes(os.urandom(64))
+    else:
+        raise AssertionError(kind)
+    return p
+
+
+BAD_FILES = ["dangling", "loop", "fifo", "huge", "empty", "garbage"]
+REASONS = {
+    "dangling": "dangling",
+    "loop": "loop",
+    "fifo": "FIFO",
+    "huge": "megapixels",
+    "empty": "empty",
+    "garbage": "not an image",
+}
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+@pytest.mark.parametrize("kind", BAD_FILES)
+def test_load_image_names_the_problem(tmp_path, kind):
+    from core.errors import ImageLoadError
+    from core.images import load_image
+
+    p = _bad_input(tmp_path, kind)
+    with pytest.raises(ImageLoadError) as info:
+        load_image(p)
+    assert REASONS[kind] in info.value.reason
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+@pytest.mark.parametrize("kind", BAD_FILES)
+def test_inspect_skips_bad_file_and_exports_the_rest(capsys, tmp_path, folder, fake_model, kind):
+    from core.export import read_batch
+
+    bad = _bad_input(folder, kind)
+    out = tmp_path / "r.h5"
+    rc, stdout, err = run(
+        capsys, "inspect", "--model", fake_model, "--images", folder, bad, "--out", out
+    )
+    assert rc == 0, err
+    assert f"skipped {bad}" in err and REASONS[kind] in err
+    assert "4 inspected" in stdout
+    assert len(read_batch(out).records) == 4
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+@pytest.mark.parametrize("kind", ["dangling", "loop", "fifo"])
+def test_training_images_skip_special_files(tmp_path, folder, kind):
+    from core.images import good_image_paths, load_images
+
+    _bad_input(folder, kind)
+    loaded, failed = load_images(good_image_paths(folder))
+    assert len(loaded) == 4 and len(failed) == 1
+
+
+@pytest.mark.parametrize(
+    "ext,shape", [(".png", (30, 50)), (".jpg", (31, 17)), (".bmp", (9, 40)), (".tif", (12, 7))]
+)
+def test_header_size_matches_the_image(ext, shape):
+    from core.imagecheck import header_size
+
+    ok, buf = cv2.imencode(ext, np.full((*shape, 3), 128, np.uint8))
+    assert ok and header_size(buf) == (shape[1], shape[0])
+
+
+def test_image_deleted_before_export_loses_only_itself(
+    capsys, tmp_path, folder, fake_model, monkeypatch
+):
+    import core.inspect
+    from core.export import read_batch
+
+    real = core.inspect.inspect_paths
+
+    def inspect_then_delete(*a, **kw):
+        result = real(*a, **kw)
+        (folder / "1.png").unlink()
+        return result
+
+    monkeypatch.setattr(core.inspect, "inspect_paths", inspect_then_delete)
+    out = tmp_path / "r.h5"
+    rc, _, err = run(capsys, "inspect", "--model", fake_model, "--images", folder, "--out", out)
+    assert rc == 0, err
+    assert "not exported" in err and "1.png" in err
+    paths = [Path(r.path).name for r in read_batch(out).records]
+    assert paths == ["0.png", "2.png", "3.png"]
+
+
+def test_image_replaced_during_export_loses_only_itself(tmp_path, folder, fake_model):
+    from core.export import export_batch, read_batch
+    from core.inspect import inspect_paths
+    from core.outputs import export_inspection
+
+    result = inspect_paths(FakeDetector(), sorted(folder.iterdir()))
+    cv2.imwrite(str(folder / "2.png"), np.zeros((5, 5), np.uint8))  # another size now
+    skipped = []
+    out, kept = export_inspection(
+        tmp_path / "r.h5",
+        result,
+        lambda recs: export_batch(
+            tmp_path / "r.h5",
+            recs,
+            thresholds=FakeDetector().thresholds,
+            method="fake",
+            model_config={},
+            checkpoint_sha256="0",
+        ),
+        on_skip=lambda p, why: skipped.append(Path(p).name),
+    )
+    assert skipped == ["2.png"] and len(kept.paths) == 3
+    assert len(read_batch(out).records) == 3
