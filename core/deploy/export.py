@@ -273,6 +273,7 @@ def _export_onnx(graph: nn.Module, path: Path, shape: tuple[int, int, int, int])
         with torch.no_grad(), warnings.catch_warnings():
             # shape checks traced as constants: working sizes are multiples of the stride
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter
             torch.onnx.export(
                 graph,
                 (x,),
