@@ -18,6 +18,12 @@ from pathlib import Path
 
 from core import cli_support as report
 from core.cli_support import UserError, has_display, stop_on_ctrl_c
+from core.deploy.cli import (
+    add_export_parser,
+    add_runtime_option,
+    model_sha256,
+    open_model,
+)
 from core.errors import CoreError
 from core.registry import all_options, detector_identity, method_names
 
@@ -146,7 +152,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     write everything (images, anomaly maps, scores, verdicts) to an HDF5 file.
     Unreadable files are listed and skipped.
     """
-    from core.checkpoint import file_sha256
     from core.export import export_batch
     from core.images import expand_paths
     from core.inspect import inspect_paths
@@ -163,7 +168,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from core.outputs import EXPORT, check_output_file
 
     check_output_file(args.out, kind=EXPORT, inputs=[*files, args.model], force=args.force)
-    det = report.open_detector(args.model)
+    det = open_model(args.model, args.runtime)
     thresholds = report.with_threshold(det.thresholds, args.threshold)
     with stop_on_ctrl_c() as stop:
         with report.bar(len(files), "inspecting", "img") as on_progress:
@@ -180,7 +185,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             raise UserError("no image could be inspected")
         from core.outputs import export_inspection
 
-        sha256 = file_sha256(args.model)
+        sha256 = model_sha256(args.model)
         with report.bar(len(result.predictions), "exporting", "img") as on_progress:
             written, _ = export_inspection(
                 args.out,
@@ -211,7 +216,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     cat = read_mvtec(args.data)
     if not cat.test:
         raise UserError(f"{args.data} has no test images (expected test/<type>/)")
-    det = report.open_detector(args.model)
+    det = open_model(args.model, args.runtime)
     with stop_on_ctrl_c() as stop, report.bar(len(cat.test), "evaluating", "img") as on_progress:
         res = evaluate_mvtec(det, cat, on_progress=on_progress, should_stop=stop.is_set)
     from core.metrics import image_auroc_per_type
@@ -378,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument(
         "--force", action="store_true", help="overwrite an existing --out that is not an export"
     )
+    add_runtime_option(i)
     i.set_defaults(func=cmd_inspect)
 
     e = sub.add_parser(
@@ -388,7 +394,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model", required=True, help="checkpoint written by train")
     e.add_argument("--data", required=True, help="MVTec AD category folder")
     e.add_argument("--json", action="store_true", help="last output line: one JSON object")
+    add_runtime_option(e)
     e.set_defaults(func=cmd_evaluate)
+
+    add_export_parser(sub)
 
     d = sub.add_parser(
         "demo",

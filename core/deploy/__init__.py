@@ -3,19 +3,30 @@
 ``export_model(detector, out_dir, fmt)`` writes a folder holding the graph
 (``model.onnx`` or ``model.xml``/``model.bin``) and ``deploy.json``;
 ``load_exported(folder, runtime)`` opens it as a :class:`core.types.Detector`.
-Both need the optional packages of ``pip install -e ".[deploy]"``.
+Both need the optional packages of ``pip install -e ".[deploy]"``. Names are
+imported on first use, so ``import core.deploy.cli`` stays cheap (no torch).
 """
 
-from core.deploy.export import DEPLOY_FORMAT, DEPLOY_VERSION, export_model, read_manifest
-from core.deploy.runtime import OnnxDetector, OpenVinoDetector, is_exported, load_exported
+from __future__ import annotations
 
-__all__ = [
-    "DEPLOY_FORMAT",
-    "DEPLOY_VERSION",
-    "OnnxDetector",
-    "OpenVinoDetector",
-    "export_model",
-    "is_exported",
-    "load_exported",
-    "read_manifest",
-]
+import importlib
+
+_NAMES = {
+    "DEPLOY_FORMAT": "core.deploy.export",
+    "DEPLOY_VERSION": "core.deploy.export",
+    "export_model": "core.deploy.export",
+    "read_manifest": "core.deploy.export",
+    "OnnxDetector": "core.deploy.runtime",
+    "OpenVinoDetector": "core.deploy.runtime",
+    "is_exported": "core.deploy.runtime",
+    "load_exported": "core.deploy.runtime",
+}
+
+
+def __getattr__(name: str):
+    if name not in _NAMES:
+        raise AttributeError(f"module 'core.deploy' has no attribute {name!r}")
+    return getattr(importlib.import_module(_NAMES[name]), name)
+
+
+__all__ = sorted(_NAMES)

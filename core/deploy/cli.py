@@ -1,0 +1,107 @@
+"""Command-line parts of deployment: ``export-model`` and the ``--runtime`` option.
+
+``core.cli`` adds the subcommand with :func:`add_export_parser` and opens models for
+``inspect`` / ``evaluate`` with :func:`open_model`, which takes a checkpoint (torch) or
+an exported folder (onnxruntime, OpenVINO).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from core.errors import ExportError
+
+RUNTIME_CHOICES = ("auto", "torch", "onnxruntime", "openvino")
+
+
+def add_runtime_option(parser: argparse.ArgumentParser) -> None:
+    """``--runtime``: torch for a checkpoint, onnxruntime / openvino for an exported folder."""
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIME_CHOICES,
+        default="auto",
+        help="torch (a .pt checkpoint) or onnxruntime|openvino (a folder from export-model); "
+        "auto: by what --model is",
+    )
+
+
+def open_model(path: str, runtime: str = "auto"):
+    """A :class:`core.types.Detector` for a checkpoint file or an exported folder."""
+    from core.cli_support import UserError, open_detector
+    from core.deploy.runtime import is_exported, load_exported
+
+    p = Path(path)
+    if p.is_dir():
+        if not is_exported(p):
+            raise UserError(f"{path} is a folder without deploy.json (not from export-model)")
+        if runtime == "torch":
+            raise UserError(f"{path} is an exported model: use --runtime onnxruntime|openvino")
+        return load_exported(p, "onnxruntime" if runtime == "auto" else runtime)
+    if runtime not in ("auto", "torch"):
+        raise UserError(
+            f"--runtime {runtime} runs a folder written by export-model; "
+            f"export first: python main.py export-model --model {path} --out DIR"
+        )
+    return open_detector(path)
+
+
+def model_sha256(path: str) -> str:
+    """SHA-256 of a checkpoint file, or the one an exported folder records."""
+    p = Path(path)
+    if p.is_dir():
+        from core.deploy.export import read_manifest
+
+        return str(read_manifest(p).get("checkpoint_sha256") or "")
+    from core.checkpoint import file_sha256
+
+    return file_sha256(path)
+
+
+def cmd_export_model(args: argparse.Namespace) -> int:
+    """Export a checkpoint to an ONNX (or OpenVINO) graph plus deploy.json for a line PC:
+    the graph takes the pre-processed image at its working size and returns the anomaly
+    map and the image score (see docs/deploy.md)."""
+    from core.checkpoint import file_sha256
+    from core.cli_support import UserError, open_detector
+    from core.deploy.export import export_model
+
+    det = open_detector(args.model)
+    try:
+        det = _on_cpu(det)
+        path = export_model(
+            det,
+            args.out,
+            args.format,
+            checkpoint_sha256=file_sha256(args.model),
+            overwrite=args.overwrite,
+        )
+    except ExportError as e:
+        raise UserError(str(e)) from e
+    print(f"exported {det.method} to {path}")
+    return 0
+
+
+def _on_cpu(det):
+    """The detector's network on the CPU (graphs are traced there)."""
+    if getattr(det, "device", "cpu") != "cpu" and hasattr(det, "model"):
+        det.model.cpu()
+        det.device, det._fast = "cpu", None
+    return det
+
+
+def add_export_parser(sub) -> None:
+    """Add ``export-model`` to the subcommands ``sub`` (an argparse subparsers action)."""
+    x = sub.add_parser(
+        "export-model",
+        help="export a checkpoint to ONNX / OpenVINO for deployment",
+        description=cmd_export_model.__doc__,
+    )
+    x.add_argument("--model", required=True, help="checkpoint written by train")
+    x.add_argument("--format", choices=["onnx", "openvino"], default="onnx")
+    x.add_argument("--out", required=True, help="new folder to write (model + deploy.json)")
+    x.add_argument("--overwrite", action="store_true", help="replace an earlier export there")
+    x.set_defaults(func=cmd_export_model)
+
+
+__all__ = ["add_export_parser", "add_runtime_option", "model_sha256", "open_model"]
