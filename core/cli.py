@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from core import cli_args
 from core import cli_support as report
 from core.cli_support import UserError, has_display, stop_on_ctrl_c
 from core.deploy.cli import (
@@ -306,12 +307,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     budget = t.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int, help="training steps (batches)")
-    budget.add_argument("--minutes", type=float, help="training time budget in minutes")
+    budget.add_argument(
+        "--minutes", type=cli_args.positive_minutes, help="training time budget in minutes"
+    )
     t.add_argument(
         "--anomaly-source", help="folder of texture images (e.g. DTD); default: built-in"
     )
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=cli_args.seed, default=0, help="0 .. 2**32 - 1")
     t.add_argument(
         "--score-kernel",
         type=int,
@@ -365,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", required=True, help="folder of good images, or an MVTec AD category")
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--count", type=int, required=True, help="number of samples")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=cli_args.seed, default=0, help="0 .. 2**32 - 1")
     s.add_argument("--size", type=int, default=256, help="sample size in pixels (square)")
     s.add_argument("--anomaly-source", help="folder of texture images; default: built-in")
     s.set_defaults(func=cmd_simulate)
@@ -378,7 +381,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--images", required=True, nargs="+", metavar="PATH", help="image files and/or folders"
     )
     i.add_argument("--out", required=True, help="HDF5 file to write (e.g. results.h5)")
-    i.add_argument("--threshold", type=float, help="image-score threshold (default: the model's)")
+    i.add_argument(
+        "--threshold",
+        type=cli_args.finite_float,
+        help="image-score threshold (default: the model's)",
+    )
     i.add_argument("--batch-size", type=int, default=8)
     i.add_argument(
         "--force", action="store_true", help="overwrite an existing --out that is not an export"
@@ -427,6 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (see the module docstring)."""
+    cli_args.safe_stdio()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -64,6 +64,11 @@ def load_good_images(data: str, stop: threading.Event) -> list[tuple[str, np.nda
     paths = good_image_paths(data)
     with bar(len(paths), "loading", "img") as on_progress:
         loaded, failed = load_images(paths, on_progress=on_progress, should_stop=stop.is_set)
+    from core.imagecheck import training_shape_problem
+
+    shaped = [(p, img, training_shape_problem(img.shape)) for p, img in loaded]
+    failed = [*failed, *(FailedImage(str(p), why) for p, _, why in shaped if why)]
+    loaded = [(p, img) for p, img, why in shaped if not why]
     failures(failed)
     if not loaded:
         raise UserError(f"none of the {len(paths)} images in {data} could be read")

@@ -143,6 +143,15 @@ class SimulatorConfig(_DictMixin):
         )
 
 
+#: largest network a stored config may ask for (the paper's widths are 128 and 64, its
+#: input 256): a damaged or foreign config is refused instead of exhausting memory
+MAX_SIDE, MAX_WIDTH = 2048, 512
+
+
+def _int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class ModelConfig(_DictMixin):
     """Network architecture.
@@ -212,12 +221,18 @@ class ModelConfig(_DictMixin):
             f"preset must be paper|compact, got {self.preset!r}",
         )
         _check(
-            len(self.image_size) == 2
-            and all(isinstance(s, int) and s >= 32 and s % 16 == 0 for s in self.image_size),
-            f"image_size must be (H, W), multiples of 16 and >= 32, got {self.image_size}",
+            isinstance(self.image_size, tuple | list)
+            and len(self.image_size) == 2
+            and all(_int(s) and 32 <= s <= MAX_SIDE and s % 16 == 0 for s in self.image_size),
+            f"image_size must be (H, W), multiples of 16 in [32, {MAX_SIDE}], "
+            f"got {self.image_size!r}",
         )
-        _check(self.recon_width >= 4, f"recon_width must be >= 4, got {self.recon_width}")
-        _check(self.disc_width >= 4, f"disc_width must be >= 4, got {self.disc_width}")
+        for name in ("recon_width", "disc_width"):
+            width = getattr(self, name)
+            _check(
+                _int(width) and 4 <= width <= MAX_WIDTH,
+                f"{name} must be an integer in [4, {MAX_WIDTH}], got {width!r}",
+            )
         _check(self.in_channels in (1, 3), f"in_channels must be 1 or 3, got {self.in_channels}")
         _check(
             isinstance(self.keep_aspect, bool),

@@ -136,4 +136,27 @@ def check_pixel_budget(path: Path, data: np.ndarray | bytes, budget: int = MAX_P
         )
 
 
-__all__ = ["MAX_PIXELS", "check_pixel_budget", "header_size", "regular_file_problem"]
+#: training images need room for the network's strides and crops: the shorter side at
+#: least this many pixels, and the longer side at most :data:`MAX_ASPECT` times it
+MIN_TRAIN_SIDE, MAX_ASPECT = 32, 32
+
+
+def training_shape_problem(shape: tuple[int, ...]) -> str | None:
+    """Why an image of ``shape`` (H, W, ...) cannot be trained on, or None."""
+    h, w = int(shape[0]), int(shape[1])
+    if min(h, w) < MIN_TRAIN_SIDE:
+        return f"too small to train on ({h}x{w}; each side must be >= {MIN_TRAIN_SIDE} pixels)"
+    if max(h, w) > MAX_ASPECT * min(h, w):
+        return f"aspect ratio too extreme to train on ({h}x{w}; at most 1:{MAX_ASPECT})"
+    return None
+
+
+__all__ = [
+    "MAX_ASPECT",
+    "MAX_PIXELS",
+    "MIN_TRAIN_SIDE",
+    "check_pixel_budget",
+    "header_size",
+    "regular_file_problem",
+    "training_shape_problem",
+]

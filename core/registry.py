@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import CheckpointError, ConfigError
+from core.errors import CheckpointError, ConfigError, CoreError
 from core.types import Detector, ProgressCallback, StopCallback, ignore_progress, never_stop
 
 #: method name -> module holding its ``SPEC``; one line per method
@@ -182,7 +182,16 @@ def detector_from_payload(payload: dict, device: str = "auto") -> Detector:
         spec = get_method(name)
     except ImportError as e:  # pragma: no cover - depends on the installation
         raise CheckpointError(f"method {name!r} is not available in this installation ({e})") from e
-    return spec.from_checkpoint(payload, device)
+    try:
+        return spec.from_checkpoint(payload, device)
+    except CheckpointError:
+        raise
+    except CoreError as e:  # e.g. a stored config out of bounds
+        raise CheckpointError(f"damaged checkpoint: {e}") from e
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
+        # metadata of the wrong type or shape (a damaged or hand-edited file)
+        what = f"missing entry {e}" if isinstance(e, KeyError) else str(e).splitlines()[0]
+        raise CheckpointError(f"damaged checkpoint ({type(e).__name__}: {what})") from e
 
 
 def detector_identity(detector: Detector) -> dict[str, Any]:

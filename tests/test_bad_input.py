@@ -340,3 +340,165 @@ def test_image_replaced_during_export_loses_only_itself(tmp_path, folder, fake_m
     )
     assert skipped == ["2.png"] and len(kept.paths) == 3
     assert len(read_batch(out).records) == 3
+
+
+# --------------------------------------------------------------------- bad numbers
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--data", "d", "--out", "m.pt", "--seed", str(2**64)],
+        ["train", "--data", "d", "--out", "m.pt", "--seed", "-1"],
+        ["simulate", "--data", "d", "--out", "o", "--count", "1", "--seed", str(2**32)],
+        ["train", "--data", "d", "--out", "m.pt", "--minutes", "inf"],
+        ["train", "--data", "d", "--out", "m.pt", "--minutes", "nan"],
+        ["train", "--data", "d", "--out", "m.pt", "--minutes", "0"],
+        ["train", "--data", "d", "--out", "m.pt", "--minutes", "-3"],
+        ["inspect", "--model", "m", "--images", "i", "--out", "o.h5", "--threshold", "nan"],
+    ],
+)
+def test_bad_numbers_are_usage_errors(capsys, argv):
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == cli.EXIT_USAGE
+    one_error(1, err)
+
+
+def test_largest_seed_is_accepted():
+    from core.cli_args import MAX_SEED, seed
+
+    assert seed(str(MAX_SEED)) == MAX_SEED == 2**32 - 1
+
+
+@pytest.mark.parametrize("steps", ["0", "-1"])
+def test_demo_refuses_nonpositive_steps(capsys, tmp_path, steps):
+    rc, _, err = run(capsys, "demo", "--headless", "--steps", steps, "--out", tmp_path / "d")
+    one_error(rc, err, "--steps")
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("shape", [(1, 4000), (4000, 1), (20, 20), (40, 2000)])
+def test_training_shape_problem(shape):
+    from core.imagecheck import training_shape_problem
+
+    assert training_shape_problem(shape)
+    assert training_shape_problem((40, 48)) is None and training_shape_problem((32, 1024)) is None
+
+
+def test_train_on_extreme_aspect_ratios_is_one_error(capsys, tmp_path):
+    thin = tmp_path / "thin"
+    thin.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(thin / f"{i}.png"), np.full((1, 4000), 100 + i, np.uint8))
+    rc, _, err = run(capsys, "train", "--data", thin, "--out", tmp_path / "m.pt", "--steps", "1")
+    one_error(rc, err, "none of the 3 images")
+    assert err.count("to train on") == 3
+    assert not (tmp_path / "m.pt").exists()
+
+
+# --------------------------------------------------------------------- bad checkpoints
+@pytest.fixture(scope="module")
+def payload() -> dict:
+    """The checkpoint payload of a real (untrained, tiny) DRAEM network."""
+    from core.config import ModelConfig
+    from core.draem import DraemDetector
+    from core.model import build_model
+
+    cfg = ModelConfig(preset="paper", image_size=(32, 32), recon_width=4, disc_width=4)
+    return DraemDetector(build_model(cfg), cfg, device="cpu").payload()
+
+
+def _tamper(payload: dict, how: str) -> dict:
+    import json
+
+    p = dict(payload)
+    cfg = json.loads(p["model_config"])
+    if how == "huge_width":
+        cfg["disc_width"] = 10**6
+    elif how == "huge_size":
+        cfg["image_size"] = [2**20, 2**20]
+    elif how == "width_is_text":
+        cfg["disc_width"] = "wide"
+    elif how == "config_is_list":
+        p["model_config"] = "[1, 2, 3]"
+        return p
+    elif how == "config_not_json":
+        p["model_config"] = "{not json"
+        return p
+    elif how == "metadata_is_text":
+        p["metadata"] = "not a mapping"
+        return p
+    elif how == "thresholds_wrong":
+        p["thresholds"] = json.dumps({"image": "high"})
+        return p
+    elif how == "no_weights":
+        return {k: v for k, v in p.items() if k != "state_dict"}
+    elif how == "wrong_weights":
+        p["state_dict"] = {k: v[..., :1] if v.ndim else v for k, v in p["state_dict"].items()}
+        return p
+    p["model_config"] = json.dumps(cfg)
+    return p
+
+
+TAMPER = [
+    "huge_width",
+    "huge_size",
+    "width_is_text",
+    "config_is_list",
+    "config_not_json",
+    "metadata_is_text",
+    "thresholds_wrong",
+    "no_weights",
+    "wrong_weights",
+]
+
+
+def test_intact_payload_loads(tmp_path, payload):
+    from core.checkpoint import save_checkpoint
+    from core.registry import load_detector
+
+    save_checkpoint(tmp_path / "ok.pt", payload)
+    assert load_detector(tmp_path / "ok.pt", "cpu").method == "draem"
+
+
+@pytest.mark.parametrize("how", TAMPER)
+def test_damaged_checkpoint_is_a_checkpoint_error(tmp_path, payload, how):
+    from core.checkpoint import save_checkpoint
+    from core.errors import CheckpointError
+    from core.registry import load_detector
+
+    bad = tmp_path / "bad.pt"
+    save_checkpoint(bad, _tamper(payload, how))
+    with pytest.raises(CheckpointError):
+        load_detector(bad, "cpu")
+
+
+def test_absurd_network_is_one_cli_error(capsys, tmp_path, folder, payload):
+    from core.checkpoint import save_checkpoint
+
+    bad = tmp_path / "bad.pt"
+    save_checkpoint(bad, _tamper(payload, "huge_width"))
+    out = tmp_path / "r.h5"
+    rc, _, err = run(capsys, "inspect", "--model", bad, "--images", folder, "--out", out)
+    one_error(rc, err, "disc_width")
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------- console encoding
+def test_cjk_file_name_on_a_cp1252_console(tmp_path, folder, fake_model, monkeypatch):
+    import io
+
+    from core.export import read_batch
+
+    cv2.imencode(".png", np.full((24, 32), 90, np.uint8))[1].tofile(str(folder / "检查图像.png"))
+    raw = io.BytesIO()
+    console = io.TextIOWrapper(raw, encoding="cp1252", errors="strict", newline="\n")
+    monkeypatch.setattr(sys, "stdout", console)
+    out = tmp_path / "r.h5"
+    rc = cli.main(
+        ["inspect", "--model", str(fake_model), "--images", str(folder), "--out", str(out)]
+    )
+    console.flush()
+    assert rc == 0
+    assert "5 inspected" in raw.getvalue().decode("cp1252")
+    assert any(Path(r.path).name == "检查图像.png" for r in read_batch(out).records)
