@@ -222,10 +222,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         res = evaluate_mvtec(det, cat, on_progress=on_progress, should_stop=stop.is_set)
     from core.metrics import image_auroc_per_type
 
-    report.failures(res.result.failures + res.mask_failures)
+    report.failures(res.result.failures)
+    from core.groundtruth import count_problems
+
+    for problem in res.mask_problems:
+        report.warn(problem.message())
     scores = [p.score for p in res.result.predictions]
     per_type = image_auroc_per_type(res.labels, scores, res.defect_types)
-    report.evaluation(res.evaluation, res.seconds_per_image, as_json=args.json, per_type=per_type)
+    report.evaluation(
+        res.evaluation,
+        res.seconds_per_image,
+        as_json=args.json,
+        per_type=per_type,
+        extra={"ground_truth_problems": count_problems(res.mask_problems)},
+    )
     return EXIT_OK
 
 

@@ -256,7 +256,12 @@ _KEYS = ("image_auroc", "pixel_auroc", "image_ap", "pixel_ap", "aupro", "f1_max"
 
 
 def evaluation(
-    ev, seconds_per_image: float, *, as_json: bool, per_type: dict[str, float] | None = None
+    ev,
+    seconds_per_image: float,
+    *,
+    as_json: bool,
+    per_type: dict[str, float] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     """Print a :class:`core.metrics.Evaluation` (and the image AUROC per defect type);
     with ``as_json`` the last line is one JSON object."""
@@ -279,4 +284,5 @@ def evaluation(
         if per_type:
             out["image_auroc_per_type"] = per_type
         out["seconds_per_image"] = None if math.isnan(seconds_per_image) else seconds_per_image
+        out.update(extra or {})
         print(json.dumps(out))

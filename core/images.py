@@ -176,7 +176,8 @@ def load_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
     """Load a defect mask (any of the image formats) as a binary array.
 
     A pixel is defective when any channel is at least half of full scale
-    (>= 128 for 8 bit), or > 0 when the file only holds 0/1 values.
+    (>= 128 for 8 bit), or > 0 when no value reaches half scale (0/1 masks, or
+    masks drawn with a low defect value such as 100).
 
     Args:
         path: mask file (MVTec: 0/255 PNG).
@@ -191,7 +192,8 @@ def load_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
     if raw.ndim == 3:
         raw = raw[:, :, : min(raw.shape[2], 3)].max(axis=2)
     raw = _to_uint8(raw, p)
-    mask = (raw > 0) if int(raw.max(initial=0)) <= 1 else (raw >= 128)
+    # 0/1 masks, and masks drawn with a low defect value (e.g. 100): every non-zero pixel
+    mask = (raw > 0) if int(raw.max(initial=0)) < 128 else (raw >= 128)
     mask = mask.astype(np.uint8)
     if shape is not None and tuple(mask.shape) != tuple(shape):
         h, w = int(shape[0]), int(shape[1])

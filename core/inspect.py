@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.errors import Cancelled, CoreError, DatasetError, ImageLoadError
-from core.images import MvtecCategory, ProgressThrottle, expand_paths, load_image, load_mask
+from core.images import MvtecCategory, ProgressThrottle, expand_paths, load_image
 from core.types import (
     Detector,
     FailedImage,
@@ -157,6 +157,8 @@ class MvtecEvaluation:
             images), or None where a defect image has no (readable) mask; such images
             are left out of the pixel metrics.
         mask_failures: ground-truth masks that could not be read.
+        mask_problems: every suspect ground-truth mask (:class:`core.groundtruth.MaskProblem`:
+            missing, unreadable, wrong size, empty, low defect value).
     """
 
     evaluation: Evaluation
@@ -166,6 +168,7 @@ class MvtecEvaluation:
     defect_types: tuple[str, ...]
     masks: tuple[np.ndarray | None, ...]
     mask_failures: tuple[FailedImage, ...] = ()
+    mask_problems: tuple = ()
 
 
 def evaluate_mvtec(
@@ -205,18 +208,20 @@ def evaluate_mvtec(
     items = [by_path[p] for p in result.paths]
     masks: list[np.ndarray | None] = []
     mask_failures: list[FailedImage] = []
+    mask_problems: list = []
+    from core.groundtruth import UNREADABLE, load_ground_truth
+
     for item, pred in zip(items, result.predictions, strict=True):
         shape = pred.anomaly_map.shape
         if not item.is_anomalous:
             masks.append(np.zeros(shape, np.uint8))
-        elif item.mask_path is None:
-            masks.append(None)
         else:
-            try:
-                masks.append(load_mask(item.mask_path, shape=shape))
-            except ImageLoadError as exc:
-                masks.append(None)
-                mask_failures.append(FailedImage(path=exc.path, reason=exc.reason))
+            mask, problems = load_ground_truth(item.path, item.mask_path, shape)
+            masks.append(mask)
+            mask_problems.extend(problems)
+            mask_failures.extend(
+                FailedImage(path=q.mask, reason=q.detail) for q in problems if q.kind == UNREADABLE
+            )
     labels = tuple(int(item.is_anomalous) for item in items)
     return MvtecEvaluation(
         evaluation=evaluate(list(result.predictions), list(labels), masks),
@@ -226,6 +231,7 @@ def evaluate_mvtec(
         defect_types=tuple(item.defect_type for item in items),
         masks=tuple(masks),
         mask_failures=tuple(mask_failures),
+        mask_problems=tuple(mask_problems),
     )
 
 

@@ -502,3 +502,58 @@ def test_cjk_file_name_on_a_cp1252_console(tmp_path, folder, fake_model, monkeyp
     assert rc == 0
     assert "5 inspected" in raw.getvalue().decode("cp1252")
     assert any(Path(r.path).name == "检查图像.png" for r in read_batch(out).records)
+
+
+# --------------------------------------------------------------------- bad ground truth
+def _gt_category(root: Path) -> Path:
+    """An MVTec category with one good and four defect test images, each with a different
+    ground-truth problem (or none)."""
+    rng = np.random.default_rng(3)
+    for sub in ("train/good", "test/good", "test/spot", "ground_truth/spot"):
+        (root / sub).mkdir(parents=True)
+    img = lambda: rng.integers(60, 200, (24, 32), np.uint8)  # noqa: E731
+    cv2.imwrite(str(root / "train/good/0.png"), img())
+    cv2.imwrite(str(root / "test/good/0.png"), img())
+    mask = np.zeros((24, 32), np.uint8)
+    mask[5:10, 5:10] = 255
+    for name in ("ok", "nomask", "small", "dim"):
+        cv2.imwrite(str(root / "test/spot" / f"{name}.png"), img())
+    gt = root / "ground_truth/spot"
+    cv2.imwrite(str(gt / "ok_mask.png"), mask)
+    cv2.imwrite(str(gt / "small_mask.png"), mask[:12, :16])
+    cv2.imwrite(str(gt / "dim_mask.png"), (mask > 0).astype(np.uint8) * 100)
+    return root
+
+
+@pytest.mark.parametrize(
+    "name,kind",
+    [("ok", None), ("nomask", "missing"), ("small", "wrong_size"), ("dim", "low_defect_value")],
+)
+def test_ground_truth_problems_are_named(tmp_path, name, kind):
+    from core.groundtruth import load_ground_truth
+    from core.images import read_mvtec
+
+    cat = read_mvtec(_gt_category(tmp_path / "cat"))
+    item = next(t for t in cat.test if t.path.stem == name)
+    mask, problems = load_ground_truth(item.path, item.mask_path, (24, 32))
+    assert [p.kind for p in problems] == ([kind] if kind else [])
+    if kind != "missing":
+        assert mask.shape == (24, 32) and mask.sum() == (100 if name == "small" else 25)
+
+
+def test_evaluate_warns_and_counts_bad_ground_truth(capsys, tmp_path, fake_model):
+    import json
+
+    root = _gt_category(tmp_path / "cat")
+    rc, out, err = run(capsys, "evaluate", "--model", fake_model, "--data", root, "--json")
+    assert rc == 0, err
+    for name in ("nomask.png", "small_mask.png", "dim_mask.png"):
+        assert name in err
+    counts = json.loads(out.strip().splitlines()[-1])["ground_truth_problems"]
+    assert counts == {
+        "missing": 1,
+        "unreadable": 0,
+        "wrong_size": 1,
+        "low_defect_value": 1,
+        "empty": 0,
+    }
