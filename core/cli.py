@@ -200,6 +200,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                     checkpoint_sha256=sha256,
                     on_progress=on_progress,
                     should_stop=stop.is_set,
+                    on_stale=lambda p: report.warn(f"removed {p}, left by an interrupted export"),
                 ),
                 on_skip=lambda path, reason: report.warn(f"not exported {path}: {reason}"),
             )

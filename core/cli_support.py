@@ -38,7 +38,8 @@ def has_display() -> bool:
 
 @contextlib.contextmanager
 def stop_on_ctrl_c() -> Iterator[threading.Event]:
-    """Yield an Event set by the first Ctrl-C (SIGINT); a second Ctrl-C raises KeyboardInterrupt."""
+    """Yield an Event set by the first Ctrl-C (SIGINT) or SIGTERM; a second one raises
+    KeyboardInterrupt."""
     event = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield event
@@ -50,11 +51,14 @@ def stop_on_ctrl_c() -> Iterator[threading.Event]:
         event.set()
         print("\nstopping... (Ctrl-C again to abort)", file=sys.stderr, flush=True)
 
-    previous = signal.signal(signal.SIGINT, handler)
+    # SIGTERM (``kill``, a service manager stopping the job) is treated like Ctrl-C
+    signals = [s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if s is not None]
+    previous = {s: signal.signal(s, handler) for s in signals}
     try:
         yield event
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, old in previous.items():
+            signal.signal(s, old)
 
 
 def load_good_images(data: str, stop: threading.Event) -> list[tuple[str, np.ndarray]]:

@@ -4,20 +4,21 @@ The layout is documented in ``docs/hdf5_schema.md``.  Everything is plain HDF5 (
 fixed arrays, UTF-8 strings): no pickled objects, readable with h5py, HDFView, MATLAB.
 
 Atomicity: the file is written to a hidden temporary file in the target's folder
-(``.<name>.<random>.tmp``), flushed to disk, then moved over the target with
+(``.<name>.<pid>-<random>.tmp``), flushed to disk, then moved over the target with
 ``os.replace``.  An error or a cancel removes the temporary file and leaves an existing
 target byte-for-byte untouched.  (Only a hard kill of the process can leave a stale
-``.tmp`` file behind; the target is never half-written.)
+``.tmp`` file behind, which the next export to that folder removes; the target is
+never half-written.)
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import time
-import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -193,8 +194,12 @@ def export_batch(
     extra_attrs: dict[str, Any] | None = None,
     on_progress: ProgressCallback = ignore_progress,
     should_stop: StopCallback = never_stop,
+    on_stale: Callable[[str], None] = lambda _path: None,
 ) -> str:
     """Write ``records`` to the HDF5 file ``path`` atomically; return the path written.
+
+    Temporary files that killed exports left in the folder are removed first
+    (:func:`core.tempfiles.clean_stale`), each passed to ``on_stale``.
 
     ``records`` is read once, in order, one item at a time, so a lazy sequence (with
     ``len``) can load images on demand.  ``model_config`` must be JSON-serialisable;
@@ -232,7 +237,11 @@ def export_batch(
         "n_images": np.int64(n),
     }
     extra = _check_extra(extra_attrs)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+    from core.tempfiles import clean_stale, temp_path
+
+    for stale in clean_stale(target.parent, suffix=target.suffix):
+        on_stale(os.fspath(stale))
+    tmp = temp_path(target)
     try:
         with h5py.File(tmp, "w-") as f:
             _root_attrs(f, meta, extra)
@@ -270,6 +279,8 @@ def export_batch(
         tmp.unlink(missing_ok=True)
         if isinstance(e, CoreError) or not isinstance(e, Exception):
             raise
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            raise ExportError(f"could not write {target}: the disk is full") from e
         raise ExportError(f"could not write {target}: {e}") from e
     _fsync_dir(target.parent)
     return os.fspath(target)

@@ -557,3 +557,90 @@ def test_evaluate_warns_and_counts_bad_ground_truth(capsys, tmp_path, fake_model
         "low_defect_value": 1,
         "empty": 0,
     }
+
+
+# --------------------------------------------------------------------- signals, full disk
+def _tmp_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_first_signal_asks_to_stop_second_aborts(sig):
+    import signal
+
+    from core.cli_support import stop_on_ctrl_c
+
+    with stop_on_ctrl_c() as stop:
+        os.kill(os.getpid(), getattr(signal, sig))
+        assert stop.is_set()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), getattr(signal, sig))
+    assert signal.getsignal(signal.SIGTERM) is not None
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_signal_during_export_cancels_and_keeps_target(
+    capsys, tmp_path, folder, fake_model, monkeypatch, sig
+):
+    import signal
+
+    import core.inspect
+
+    target = own_export(tmp_path / "r.h5")
+    before = target.read_bytes()
+    real = core.inspect.LazyExportRecords.__getitem__
+
+    def interrupted(self, i):
+        if i == 1:
+            os.kill(os.getpid(), getattr(signal, sig))
+        return real(self, i)
+
+    monkeypatch.setattr(core.inspect.LazyExportRecords, "__getitem__", interrupted)
+    rc, _, err = run(capsys, "inspect", "--model", fake_model, "--images", folder, "--out", target)
+    assert rc == cli.EXIT_CANCELLED, err
+    assert "Traceback" not in err
+    assert target.read_bytes() == before
+    assert _tmp_files(tmp_path) == []
+
+
+def test_full_disk_during_export_is_one_error(capsys, tmp_path, folder, fake_model, monkeypatch):
+    import errno
+
+    import core.export
+
+    target = own_export(tmp_path / "r.h5")
+    before = target.read_bytes()
+    calls = []
+
+    def full(*a, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(core.export, "_write_record", full)
+    rc, _, err = run(capsys, "inspect", "--model", fake_model, "--images", folder, "--out", target)
+    one_error(rc, err, "disk is full")
+    assert target.read_bytes() == before
+    assert _tmp_files(tmp_path) == []
+
+
+def test_stale_temp_files_are_removed_by_the_next_export(capsys, tmp_path, folder, fake_model):
+    from core.tempfiles import OLD_FORM_AGE_S
+
+    dead = tmp_path / ".r.h5.4194399-0123456789ab.tmp"  # above Linux's largest pid
+    live = tmp_path / f".r.h5.{os.getpid()}-0123456789ab.tmp"
+    old = tmp_path / ".r.h5.abcdefabcdef.tmp"
+    young = tmp_path / ".x.h5.fedcbafedcba.tmp"
+    other = tmp_path / ".notes.txt.4194399-0123456789ab.tmp"
+    for p in (dead, live, old, young, other):
+        p.write_bytes(b"partial")
+    stamp = old.stat().st_mtime - OLD_FORM_AGE_S - 10
+    os.utime(old, (stamp, stamp))
+    rc, _, err = run(
+        capsys, "inspect", "--model", fake_model, "--images", folder, "--out", tmp_path / "r.h5"
+    )
+    assert rc == 0, err
+    assert err.count("left by an interrupted export") == 2
+    assert _tmp_files(tmp_path) == sorted([live.name, young.name, other.name])
