@@ -50,7 +50,14 @@ _RESERVED = {
     "model_config",
     "checkpoint_sha256",
     "n_images",
+    "label_values",
+    "mask_values",
+    "source_root",
 }
+#: root attributes that explain the values (schema_version 1, added later: readers of
+#: older files find them absent)
+LABEL_VALUES = "labels: 1 = defective, 0 = good (OK), -1 = not labelled (unknown)"
+MASK_VALUES = "defect_mask and gt_mask: uint8, 1 = defect pixel, 0 = background"
 
 
 @dataclass(frozen=True)
@@ -235,6 +242,8 @@ def export_batch(
         "model_config": config_json,
         "checkpoint_sha256": str(checkpoint_sha256),
         "n_images": np.int64(n),
+        "label_values": LABEL_VALUES,
+        "mask_values": MASK_VALUES,
     }
     extra = _check_extra(extra_attrs)
     from core.tempfiles import clean_stale, temp_path
@@ -272,6 +281,11 @@ def export_batch(
             _put(f, "labels", labels)
             _put(f, "shapes", shapes)
             f.create_dataset("paths", data=np.array(paths, dtype=object), dtype=_STR)
+            root, relative = _relative_paths(paths)
+            f.attrs["source_root"] = root
+            f.create_dataset("relative_paths", data=np.array(relative, dtype=object), dtype=_STR)
+            for i, rel in enumerate(relative):
+                images[f"{i:06d}"].attrs["relative_path"] = rel
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
@@ -284,6 +298,18 @@ def export_batch(
         raise ExportError(f"could not write {target}: {e}") from e
     _fsync_dir(target.parent)
     return os.fspath(target)
+
+
+def _relative_paths(paths: Sequence[str]) -> tuple[str, list[str]]:
+    """The deepest folder holding every source file (absolute, ``/``-separated) and each
+    path relative to it; ``("", paths)`` when they share no folder (other drives)."""
+    absolute = [os.path.abspath(p) for p in paths]
+    try:
+        root = os.path.commonpath([os.path.dirname(p) for p in absolute])
+    except ValueError:  # different drives (Windows)
+        return "", list(paths)
+    relative = [Path(os.path.relpath(p, root)).as_posix() for p in absolute]
+    return Path(root).as_posix(), relative
 
 
 def _fsync_dir(folder: Path) -> None:

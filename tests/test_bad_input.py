@@ -644,3 +644,24 @@ def test_stale_temp_files_are_removed_by_the_next_export(capsys, tmp_path, folde
     assert rc == 0, err
     assert err.count("left by an interrupted export") == 2
     assert _tmp_files(tmp_path) == sorted([live.name, young.name, other.name])
+
+
+# --------------------------------------------------------------------- export schema additions
+def test_export_explains_values_and_stores_relative_paths(capsys, tmp_path, folder, fake_model):
+    import h5py
+
+    (folder / "sub").mkdir()
+    cv2.imwrite(str(folder / "sub" / "9.png"), np.full((24, 32), 90, np.uint8))
+    out = tmp_path / "r.h5"
+    rc, _, err = run(capsys, "inspect", "--model", fake_model, "--images", folder, "--out", out)
+    assert rc == 0, err
+    with h5py.File(out, "r") as f:
+        assert "-1" in f.attrs["label_values"] and "1 = defect" in f.attrs["mask_values"]
+        root = f.attrs["source_root"]
+        rel = list(f["relative_paths"].asstr()[:])
+        given = list(f["paths"].asstr()[:])
+        assert f["images/000004"].attrs["relative_path"] == rel[4]
+    assert Path(root) == folder.resolve() or Path(root) == folder.absolute()
+    assert sorted(rel) == ["0.png", "1.png", "2.png", "3.png", "sub/9.png"]
+    for g, r in zip(given, rel, strict=True):
+        assert Path(os.path.abspath(g)) == Path(root) / r
