@@ -5,7 +5,7 @@ Without a command it opens the desktop application when a display is available.
 
 import sys
 
-from core.cli import main
+from app.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

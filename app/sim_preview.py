@@ -10,11 +10,10 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.config import SimulatorConfig
-from core.defects import compact_simulator
+from core.config import SimulatorConfig, model_preset
+from core.draem_recipe import recipe
 from core.errors import Cancelled, ImageLoadError
 from core.images import load_image
-from core.simulator import AnomalySimulator
 from core.types import (
     FailedImage,
     Progress,
@@ -87,11 +86,10 @@ def make_previews(
                 cache[path] = None
                 failures.append(FailedImage(path, exc.reason))
     loaded = [im for im in cache.values() if im is not None]
-    if preset == "compact":
-        sim = compact_simulator(config, loaded, seed)
+    mc = model_preset(preset)
+    sim = recipe(mc).simulator(config, loaded, seed, mc)
+    if hasattr(sim, "prepare"):  # simulators that work at a working geometry
         cache = {p: None if im is None else sim.prepare(im) for p, im in cache.items()}
-    else:
-        sim = AnomalySimulator(config, seed)
     for k in range(count if n else 0):
         if should_stop():
             raise Cancelled("preview superseded")

@@ -16,14 +16,13 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from core.config import SimulatorConfig, TrainConfig
 from core.errors import CoreError, DatasetError
-from core.images import load_images
+from core.images import data_summary, load_images
 from core.registry import FitRequest, fit_detector, get_method, make_config
 from core.types import (
     FailedImage,
@@ -158,22 +157,6 @@ def format_duration(seconds: float | None) -> str:
     return f"{s} s"
 
 
-def data_summary(images: Sequence[tuple[str, object]], source: str) -> dict:
-    """Checkpoint metadata about the training data (counts, sizes, channels)."""
-    sizes = Counter(f"{img.shape[1]}x{img.shape[0]}" for _, img in images)  # type: ignore[attr-defined]
-    gray = sum(
-        1
-        for _, img in images
-        if (img[..., 0] == img[..., 1]).all() and (img[..., 1] == img[..., 2]).all()  # type: ignore[index]
-    )
-    return {
-        "n_images": len(images),
-        "sizes": dict(sizes.most_common(8)),
-        "channels": "gray" if gray == len(images) else "colour" if gray == 0 else "mixed",
-        "source": source,
-    }
-
-
 def run_training(
     job: TrainJob,
     *,
@@ -193,7 +176,9 @@ def run_training(
         reason = f" (e.g. {failures[0].path}: {failures[0].reason})" if failures else ""
         raise DatasetError(f"no readable good image to train on{reason}")
     images = [img for _, img in loaded]
-    summary = data_summary(loaded, os.path.commonpath([p for p, _ in loaded]) if loaded else "")
+    summary = data_summary(
+        [img for _, img in loaded], os.path.commonpath([p for p, _ in loaded]) if loaded else ""
+    )
     os.makedirs(os.path.dirname(os.path.abspath(job.out_path)), exist_ok=True)
     spec = get_method(job.method)
     if not spec.trains:

@@ -1,11 +1,11 @@
-"""Compact vs paper preset on this CPU: inference latency and training throughput (issue 5).
+"""Compact vs paper preset on this CPU: inference latency and training throughput.
 
 Measures in ONE process (same machine state for both presets):
 
 1. Inference: milliseconds per 1024x1024 RGB image through ``DraemDetector.predict``
    (working-size resize, forward, softmax, 21x21 score, map back at 1024x1024), for
    the compact preset and the paper preset (randomly initialised weights: speed does
-   not depend on them).  Target (issue 5): compact <= 80 ms.
+   not depend on them).  Target: compact <= 80 ms.
 2. Training: steps/s and samples/s of the real training path (``core.train.train``
    with a step budget, background simulator workers) and the trainer's idle time
    waiting for the simulator (``TrainResult.data_wait_s``).

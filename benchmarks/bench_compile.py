@@ -1,4 +1,4 @@
-"""Does ``torch.compile`` pay for the compact preset on this CPU?  (issue 5 lever)
+"""Does ``torch.compile`` pay for the compact preset on this CPU?
 
 Measures in one process, compact preset, random weights (speed does not depend on them):
 
@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.config import model_preset  # noqa: E402
 from core.draem import DraemDetector  # noqa: E402
+from core.draem_recipe import recipe  # noqa: E402
 from core.model import build_model  # noqa: E402
 
 
@@ -55,7 +56,7 @@ def training(compiled: bool, steps: int) -> tuple[float, list[float]]:
     torch.manual_seed(0)
     model = build_model(cfg)
     model.train()
-    loss_fn = model.make_loss()
+    loss_fn = recipe(cfg).loss()
     opt = torch.optim.Adam(model.trainable_parameters(), lr=1e-4)
     net = torch.compile(model) if compiled else model
     h, w = cfg.image_size

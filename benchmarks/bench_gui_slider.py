@@ -1,6 +1,6 @@
 """Slider response of the inspection panel with 1,000 inspected 1024x1024 images.
 
-Target (issue 4): moving the image or pixel threshold updates the current overlay
+Target: moving the image or pixel threshold updates the current overlay
 and all verdicts within one frame, median <= 16 ms.
 
 What is timed, per slider step, on the GUI thread of an offscreen QApplication:

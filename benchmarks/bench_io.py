@@ -1,4 +1,4 @@
-"""Image I/O and command-line start-up costs (engineer D).
+"""Image I/O and command-line start-up costs.
 
 Measures and prints:
 

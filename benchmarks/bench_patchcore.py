@@ -1,4 +1,4 @@
-"""PatchCore on real data: fit time, inference latency, metrics, coreset coverage (issue 6).
+"""PatchCore on real data: fit time, inference latency, metrics, coreset coverage.
 
 Measures, in one process:
 

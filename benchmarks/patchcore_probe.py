@@ -1,4 +1,4 @@
-"""Fast PatchCore probe for exploring feature settings (issue 6 exploration table).
+"""Fast PatchCore probe for exploring feature settings (the PatchCore exploration table in docs).
 
 The committed ``PatchEmbedder`` with ``PatchCoreConfig`` overrides, every
 ``train_stride``-th training image, a ``ratio`` fast-greedy coreset (128-d projection),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train the compact preset through the CLI and evaluate it (issue 5 targets).
+# Train the compact preset through the CLI and evaluate it (the figures in docs/benchmarks.md).
 #
 #   flock /tmp/cpu.lock bash benchmarks/run_compact_eval.sh DATA ANOMALY_SOURCE|builtin MINUTES SEED [OUT_DIR]
 #

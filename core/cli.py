@@ -246,7 +246,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     Otherwise open the GUI on the demo project.
     """
     if not args.headless and has_display():
-        return report.run_app("main", "run_gui", demo=True)
+        return report.run_app(args, "gui", demo=True)
     from core.demo import DEMO_MINUTES, DEMO_MODEL, DEMO_RESULTS, DEMO_STEPS, run_demo
     from core.outputs import CHECKPOINT, EXPORT, check_output_file, check_output_folder
 
@@ -287,14 +287,14 @@ def cmd_gui(args: argparse.Namespace) -> int:
     """Open the desktop application (optionally on a project)."""
     if args.project and not Path(args.project).exists():
         raise UserError(f"project not found: {args.project}")
-    return report.run_app("main", "run_gui", project=args.project)
+    return report.run_app(args, "gui", project=args.project)
 
 
 def cmd_screenshots(args: argparse.Namespace) -> int:
     """Render the GUI's main views to PNG files (works without a display)."""
     if not has_display():
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    return report.run_app("screenshots", "main", args.out)
+    return report.run_app(args, "screenshots", args.out)
 
 
 # --------------------------------------------------------------------- parser
@@ -443,14 +443,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code (see the module docstring)."""
+def main(argv: Sequence[str] | None = None, *, frontend: dict | None = None) -> int:
+    """Run the command line; return the exit code (see the module docstring).
+
+    ``frontend`` maps ``gui`` / ``screenshots`` to the functions that start the desktop
+    application (``app.cli`` passes them; core itself never imports the GUI).
+    """
     cli_args.safe_stdio()
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.frontend = dict(frontend or {})
     if args.command is None:
         if has_display() and argv is None:
-            return _guarded(cmd_gui, argparse.Namespace(project=None))
+            return _guarded(cmd_gui, argparse.Namespace(project=None, frontend=args.frontend))
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     return _guarded(args.func, args)

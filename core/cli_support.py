@@ -94,15 +94,15 @@ def check_out_folder(out: str) -> None:
         raise UserError(f"output folder does not exist: {parent}")
 
 
-def run_app(module: str, func: str, *a, **kw) -> int:
-    """Call ``app.<module>.<func>`` (the GUI); a missing GUI is a clear error."""
-    import importlib
-
+def run_app(args, name: str, *a, **kw) -> int:
+    """Call the front end's ``name`` launcher (``args.frontend``); none is a clear error."""
+    fn = getattr(args, "frontend", {}).get(name)
+    if fn is None:
+        raise UserError(f"the GUI is not available here (no {name!r} front end); run main.py")
     try:
-        fn = getattr(importlib.import_module(f"app.{module}"), func)
-    except (ImportError, AttributeError) as exc:
-        raise UserError(f"the GUI is not available (app.{module}.{func}: {exc})") from None
-    rc = fn(*a, **kw)
+        rc = fn(*a, **kw)
+    except ImportError as exc:  # e.g. Qt missing from this installation
+        raise UserError(f"the GUI is not available ({exc})") from None
     return rc if isinstance(rc, int) else 0
 
 
@@ -211,14 +211,10 @@ def train_result(result) -> int:
 
 
 def data_summary(loaded: Sequence[tuple[str, np.ndarray]], source: str) -> dict[str, Any]:
-    """``metadata.data_summary`` for checkpoints: image count, distinct sizes, channels, source."""
-    sizes = sorted({f"{img.shape[0]}x{img.shape[1]}" for _, img in loaded})
-    return {
-        "n_images": len(loaded),
-        "sizes": sizes[:20],
-        "channels": 3,
-        "source": str(Path(source).resolve()),
-    }
+    """:func:`core.images.data_summary` of loaded ``(path, image)`` pairs from ``source``."""
+    from core.images import data_summary as summarise
+
+    return summarise([img for _, img in loaded], str(Path(source).resolve()))
 
 
 def write_png(path: Path, img: np.ndarray) -> None:

@@ -1,4 +1,4 @@
-"""The ``compact`` DRAEM preset: a CPU-trainable discriminative network (issue 5).
+"""The ``compact`` DRAEM preset: a CPU-trainable discriminative network .
 
 Departures from [paper], on purpose and measured (docs/benchmarks.md):
 
@@ -37,15 +37,13 @@ multiple of 16).  Output logits: (B, 2, H, W); channel 1 is the anomaly class.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from core.backbone import imagenet_normalize, load_efficientnet_lite0
-from core.config import ModelConfig, SimulatorConfig, TrainConfig
+from core.config import ModelConfig
 from core.errors import ConfigError
 from core.loss import FocalLoss
 
@@ -111,26 +109,22 @@ class CompactEncoder(nn.Module):
 
     ``forward(x)``: x (B, 3, H, W) float in [0, 1], H and W multiples of 16 ->
     features at strides 2, 4, 8, 16 with 16, 24, 40, 112 channels.  BatchNorm stays
-    in eval mode; ``trainable_from`` (>= 5 = fully frozen) unfreezes ``blocks[i]``
-    for i >= it (partial fine-tuning).
+    in eval mode.
     """
 
-    def __init__(self, trainable_from: int = 5) -> None:
+    def __init__(self) -> None:
         super().__init__()
         net = load_efficientnet_lite0()
         self.stem = nn.Sequential(net.conv_stem, net.bn1)
         self.blocks = nn.ModuleList(net.blocks[:5])
         self.requires_grad_(False)
-        for i in range(trainable_from, 5):
-            self.blocks[i].requires_grad_(True)
-        self.trainable_from = trainable_from
 
     def train(self, mode: bool = True) -> CompactEncoder:  # BatchNorm statistics stay ImageNet's
         return super().train(False)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         out = []
-        with torch.set_grad_enabled(torch.is_grad_enabled() and self.trainable_from < 5):
+        with torch.no_grad():
             y = self.stem(imagenet_normalize(x))
             for i, block in enumerate(self.blocks):
                 y = block(y)
@@ -176,27 +170,6 @@ class CompactDraem(nn.Module):
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Parameters the optimiser should update (the head; encoder blocks if unfrozen)."""
         return [p for p in self.parameters() if p.requires_grad]
-
-    # ---------------------------------------------------------------- trainer hooks
-    def make_loss(self) -> CompactLoss:
-        """The training loss (used by ``core.train`` instead of ``DraemLoss``)."""
-        return CompactLoss()
-
-    def make_simulator(self, sim_config: SimulatorConfig, images: Sequence[np.ndarray], seed: int):
-        """The training-sample maker: :func:`core.defects.compact_simulator`."""
-        from core.defects import compact_simulator
-
-        return compact_simulator(sim_config, images, seed, self.config)
-
-    @staticmethod
-    def lr_at(tc: TrainConfig, fraction: float) -> float:
-        """Learning rate after ``fraction`` of the budget: warm-up then cosine to 0."""
-        peak = LR_SCALE * tc.lr
-        if fraction < WARMUP:
-            return peak * max(fraction, 0.01) / WARMUP
-        return (
-            peak * 0.5 * (1.0 + math.cos(math.pi * min(1.0, (fraction - WARMUP) / (1.0 - WARMUP))))
-        )
 
 
 class CompactLoss(nn.Module):

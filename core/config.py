@@ -160,10 +160,12 @@ class ModelConfig(_DictMixin):
     discriminative U-Net base width 64, 256x256 input (~97 M parameters).
     ``compact``: the CPU preset (see :func:`model_preset` and ``core/compact.py``).
 
-    ``backbone``: ``none`` builds [paper]'s two sub-networks (trained from scratch) at
-    the given widths; ``efficientnet_lite0`` builds ``core.compact.CompactDraem`` (frozen
-    ImageNet encoder + trainable segmentation head of width ``disc_width``; no
-    reconstructive sub-network, ``recon_width`` unused).
+    ``preset`` is the variant (:mod:`core.draem_recipe`): ``paper`` builds [paper]'s two
+    sub-networks (trained from scratch) at the given widths; ``compact`` builds
+    ``core.compact.CompactDraem`` (frozen ImageNet encoder + trainable segmentation head
+    of width ``disc_width``; no reconstructive sub-network, ``recon_width`` unused).
+    ``backbone`` follows the variant (``none`` / ``efficientnet_lite0``) and is only
+    recorded.
 
     Geometry (``core/geometry.py``): with ``keep_aspect=False`` ([paper]) every image
     is squashed to ``image_size``.  With ``keep_aspect=True`` an image keeps its
@@ -244,6 +246,11 @@ class ModelConfig(_DictMixin):
         _check(
             self.backbone in ("none", "efficientnet_lite0"),
             f"backbone must be none|efficientnet_lite0, got {self.backbone!r}",
+        )
+        # the variant decides the network: the compact one is built on EfficientNet-Lite0,
+        # the paper's from scratch (the field is kept so that stored configs stay readable)
+        object.__setattr__(
+            self, "backbone", "efficientnet_lite0" if self.preset == "compact" else "none"
         )
 
 

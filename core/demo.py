@@ -95,7 +95,7 @@ def run_demo(
     from core.config import SimulatorConfig, TrainConfig, model_preset
     from core.detectors import load_detector
     from core.export import export_batch
-    from core.images import load_images, read_mvtec, split_held_out
+    from core.images import data_summary, load_images, read_mvtec, split_held_out
     from core.inspect import LazyExportRecords, evaluate_mvtec
     from core.train import resolve_device, train
 
@@ -120,12 +120,7 @@ def run_demo(
         out_path=str(out / DEMO_MODEL),
         on_progress=on_train_progress,
         should_stop=should_stop,
-        data_summary={
-            "n_images": len(images),
-            "sizes": ["240x256"],
-            "channels": 3,
-            "source": "demo",
-        },
+        data_summary=data_summary(images, "demo"),
     )
     if result.status == "cancelled":
         raise Cancelled(f"demo cancelled during training; checkpoint at {result.checkpoint_path}")

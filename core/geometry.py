@@ -1,4 +1,4 @@
-"""Working geometry: at which size the network sees an image (issue 5).
+"""Working geometry: at which size the network sees an image.
 
 The [paper] preset squashes every image to ``ModelConfig.image_size`` (256x256).
 That distorts non-square images (magnetic tiles up to 1:2.6) and thins or fattens
@@ -79,15 +79,8 @@ def standardise(image: np.ndarray) -> np.ndarray:
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def random_crop(
-    image: np.ndarray, size: tuple[int, int], rng: np.random.Generator, edge_prob: float = 0.0
-) -> np.ndarray:
-    """A random (size[0], size[1]) crop of an (h, w, C) image, reflect-padded if it is smaller.
-
-    With ``edge_prob`` > 0, each axis's offset is snapped to the first or last position
-    with that probability, so the image's own borders are seen as often as its middle
-    (a uniform offset includes the outermost row in only 1 of ``h - size + 1`` crops).
-    """
+def random_crop(image: np.ndarray, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A random (size[0], size[1]) crop of an (h, w, C) image, reflect-padded if it is smaller."""
     ch, cw = int(size[0]), int(size[1])
     h, w = image.shape[:2]
     if h < ch or w < cw:
@@ -97,8 +90,4 @@ def random_crop(
         h, w = image.shape[:2]
     y = int(rng.integers(0, h - ch + 1))
     x = int(rng.integers(0, w - cw + 1))
-    if edge_prob > 0:  # no extra draws otherwise: the default stream is unchanged
-        snap = rng.random(4)
-        y = y if snap[0] >= edge_prob else (h - ch) * int(snap[1] < 0.5)
-        x = x if snap[2] >= edge_prob else (w - cw) * int(snap[3] < 0.5)
     return np.ascontiguousarray(image[y : y + ch, x : x + cw])

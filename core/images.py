@@ -312,6 +312,30 @@ def split_held_out(
 
 
 # --------------------------------------------------------------------- MVTec AD
+def data_summary(images: Sequence[np.ndarray], source: str = "images in memory") -> dict:
+    """``metadata.data_summary`` of checkpoints: what a model was trained on.
+
+    ``images``: RGB uint8 (H, W, 3) arrays.  ``sizes``: the (at most 20) most common
+    sizes as ``"WxH"`` strings, most common first; ``channels``: ``gray`` when every
+    image has equal R, G and B, ``colour`` when none has, else ``mixed``.
+    """
+    from collections import Counter
+
+    sizes = Counter(f"{img.shape[1]}x{img.shape[0]}" for img in images)
+    grey = sum(
+        1
+        for img in images
+        if (img[..., 0] == img[..., 1]).all() and (img[..., 1] == img[..., 2]).all()
+    )
+    channels = "gray" if grey == len(images) else "colour" if grey == 0 else "mixed"
+    return {
+        "n_images": len(images),
+        "sizes": [k for k, _ in sizes.most_common(20)],
+        "channels": channels,
+        "source": str(source),
+    }
+
+
 @dataclass(frozen=True)
 class MvtecItem:
     """One test image of an MVTec AD category.

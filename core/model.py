@@ -10,8 +10,8 @@ Tensors: images are float32 (B, C, H, W) in [0, 1] ([official] divides uint8 by
 4 poolings) -- the discriminative U-Net pools 5 times, so it needs multiples of 32;
 ``DraemNet`` pads to a multiple of 32 and crops back, so any multiple of 16 works.
 
-Every model used by the trainer/detector follows one interface (engineer G plugs
-other networks in behind ``build_model``): ``forward(x) -> (reconstruction or
+Every network the trainer and detector use follows one interface (each variant brings
+its own through ``core.draem_recipe``): ``forward(x) -> (reconstruction or
 None, mask_logits)`` with reconstruction (B, C, H, W) and mask_logits (B, 2, H, W),
 channel 1 being the anomaly class.
 """
@@ -23,7 +23,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.config import ModelConfig
-from core.errors import ConfigError
 
 
 def _double_conv(cin: int, cmid: int, cout: int) -> nn.Sequential:
@@ -201,22 +200,13 @@ def init_weights(module: nn.Module) -> None:
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
-    """Build the (randomly initialised) network for ``cfg.preset``.
+    """Build the (randomly initialised) network of ``cfg``'s variant (:mod:`core.draem_recipe`).
 
-    ``paper``: [paper]/[official] widths 128/64 at 256x256 (about 97 M parameters).
-    ``compact``: for now the same DRAEM architecture with the small widths of
-    ``model_preset("compact")``.  Seed torch before calling for reproducible weights.
+    Seed torch before calling for reproducible weights.
     """
-    if cfg.backbone != "none":  # frozen pretrained encoder + head: see core/compact.py
-        from core.compact import CompactDraem
+    from core.draem_recipe import recipe
 
-        return CompactDraem(cfg)
-    if cfg.preset in ("paper", "compact"):
-        model = DraemNet(cfg)
-    else:  # pragma: no cover - ModelConfig already validates the preset
-        raise ConfigError(f"unknown preset {cfg.preset!r}")
-    init_weights(model)
-    return model
+    return recipe(cfg).network(cfg)
 
 
 def count_parameters(model: nn.Module) -> int:

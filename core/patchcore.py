@@ -1,4 +1,4 @@
-"""PatchCore: a memory bank of pretrained patch features as a second detector (issue 6).
+"""PatchCore: a memory bank of pretrained patch features as a second detector.
 
 [paper] Roth et al., "Towards Total Recall in Industrial Anomaly Detection", CVPR 2022.
 No training loop: features of good images are memorised and a test patch scores its
@@ -414,6 +414,7 @@ def fit_patchcore(
     """
     from core.coreset import MemoryIndex, fast_greedy_coreset, greedy_coreset, projection_matrix
     from core.images import ProgressThrottle
+    from core.images import data_summary as summarise
 
     cfg = config or PatchCoreConfig()
     images = list(images)
@@ -480,7 +481,7 @@ def fit_patchcore(
         "image_size": [cfg.resolution, cfg.resolution],
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "app_version": str(core.__version__),
-        "data_summary": data_summary or {"n_images": len(images)},
+        "data_summary": data_summary or summarise(images),
         "n_patches": total,
         "bank_size": n_bank,
         "coverage_radius": chosen.radius,

@@ -50,8 +50,8 @@ def make_config(options: dict, kind: str):
     config = _config_cls()(**options)
     if config.backbone != default_config(kind).backbone and not config.backbone_weights:
         raise ConfigError(
-            f"the {config.backbone} backbone needs its ImageNet weights file (nothing is "
-            "downloaded): give a local weights file"
+            f"the {config.backbone} backbone needs a local ImageNet weights file (nothing is "
+            "downloaded): choose its weights file"
         )
     if config.backbone_weights and not Path(config.backbone_weights).is_file():
         raise ConfigError(f"backbone weights file not found: {config.backbone_weights}")

@@ -8,10 +8,15 @@ Choices and their references:
   budget used (steps done / step budget, or elapsed / minutes budget, whichever is
   further).  [paper] instead states x0.1 after epochs 400 and 600 of 700; set
   ``TrainConfig(lr_milestones=(4/7, 6/7), lr_gamma=0.1)`` to follow it.
-* Loss: ``core.loss.DraemLoss`` (L2 + SSIM + focal, [official]); a model may bring its
-  own via a ``make_loss()`` method (e.g. the ``compact`` preset).
-* Mixed precision only on CUDA: bf16 autocast where supported (no loss scaling
-  needed), else fp16 with ``GradScaler``.  CPU trains in float32, channels-last.
+* Network, loss, simulator and LR schedule come from the variant's recipe
+  (:mod:`core.draem_recipe`): ``paper`` uses ``core.loss.DraemLoss`` (L2 + SSIM + focal,
+  [official]) and the MultiStepLR above; ``compact`` its own loss and schedule.
+* Device and precision from ``core.device.policy``: on CUDA bf16 autocast where
+  supported (no loss scaling needed), else fp16 with ``GradScaler``; CPU trains in
+  float32; channels-last on both; ``cudnn.benchmark`` scoped to the run.
+* Under ``torchrun`` (``core.distributed``): DistributedDataParallel, rank ``r``'s
+  simulator and stream seeded ``seed + r``, the step budget counts global optimizer
+  steps, rank 0 alone reports progress and writes checkpoints.
 * Data: ``core.dataset.make_loader`` streams batches from background workers; sample
   ``i`` is fully determined by ``(seed, i)``, so resume restarts the stream at
   ``step * batch_size`` and reproduces an uninterrupted run.
@@ -44,14 +49,26 @@ from torch import nn
 
 from core.checkpoint import load_checkpoint, save_checkpoint
 from core.config import ModelConfig, SimulatorConfig, Thresholds, TrainConfig
+from core.device import device_kind
+from core.device import policy as device_policy
+from core.distributed import (
+    SINGLE,
+    DistEnv,
+    agree,
+    barrier,
+    rank_device,
+    session,
+    sync_buffers,
+    wrap,
+)
+from core.draem_recipe import recipe
 from core.errors import DatasetError, TrainingError
-from core.loss import DraemLoss
+from core.images import data_summary
 from core.model import build_model
 from core.train_parts import (
     RUNTIME_FIELDS,
     Budget,
     config_mismatch,
-    default_summary,
     lr_at,
     make_preview,
     param_groups,
@@ -111,15 +128,21 @@ def train(
         raise DatasetError("no good images to train on")
     if sim_config.image_size != model_config.image_size:  # the model's input size wins
         sim_config = dataclasses.replace(sim_config, image_size=tuple(model_config.image_size))
-    run = _Run(images, model_config, sim_config, train_config, Path(out_path), data_summary)
-    if resume and run.resume():
-        return run.result("finished", "training had already finished")
-    status = run.loop(on_progress, should_stop)
-    if status == "cancelled":
-        run.save("cancelled")
-        return run.result(status, f"cancelled at step {run.step}; {out_path} can be resumed")
-    thresholds = _thresholds(run.model, model_config, run.device, held_out)
-    run.save("finished", thresholds)
+    with session(device_kind(resolve_device(train_config.device))) as env:
+        run = _Run(images, model_config, sim_config, train_config, Path(out_path), data_summary, env)  # fmt: skip
+        on_progress = on_progress if env.is_main else ignore_progress
+        if resume and run.resume():
+            return run.result("finished", "training had already finished")
+        with run.policy.scope():
+            status = run.loop(on_progress, should_stop)
+            sync_buffers(run.model, env)
+            if status == "cancelled":
+                run.save("cancelled")
+                barrier(env)
+                return run.result(status, f"cancelled at step {run.step}; {out_path} can be resumed")  # fmt: skip
+            thresholds = _thresholds(run.model, model_config, run.device, held_out)
+            run.save("finished", thresholds)
+        barrier(env)  # every rank may load the checkpoint once rank 0 has written it
     return run.result(status, f"finished after {run.step} steps; thresholds: {thresholds.source}")
 
 
@@ -127,26 +150,24 @@ class _Run:
     """State of one training run (model, optimizer, counters) and its steps."""
 
     def __init__(
-        self, images, mc: ModelConfig, sc: SimulatorConfig, tc: TrainConfig, out: Path, summary
-    ):
+        self, images, mc: ModelConfig, sc: SimulatorConfig, tc: TrainConfig, out: Path, summary,
+        env: DistEnv = SINGLE,
+    ):  # fmt: skip
         self.images, self.mc, self.sc, self.tc, self.out = images, mc, sc, tc, out
-        self.device = resolve_device(tc.device)
+        self.env = env
+        pol = device_policy(tc.device, amp=tc.amp)
+        self.policy = pol.on(rank_device(env, pol.device))
+        self.device = self.policy.device
         seed_everything(tc.seed)
+        self.recipe = recipe(mc)
         model = build_model(mc).to(self.device)
-        self.model = model.to(memory_format=torch.channels_last)
+        self.model = model.to(memory_format=self.policy.memory_format())
+        self.net = wrap(self.model, env, self.device)  # DDP in a distributed run
         self.optimizer = torch.optim.Adam(param_groups(self.model, tc.lr), lr=tc.lr)
-        self.loss_fn = model.make_loss() if hasattr(model, "make_loss") else DraemLoss()
-        cuda = self.device == "cuda"
-        self.amp_dtype = (
-            torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
-        )
-        self.use_amp = tc.amp and cuda
-        self.scaler = torch.amp.GradScaler(
-            "cuda", enabled=self.use_amp and self.amp_dtype == torch.float16
-        )
-        torch.backends.cudnn.benchmark = cuda
+        self.loss_fn = self.recipe.loss()
+        self.scaler = self.policy.grad_scaler()
         self.budget = Budget.of(tc, len(images))
-        self.summary = {**default_summary(images), **(summary or {})}
+        self.summary = {**data_summary(images), **(summary or {})}
         self.configs = {
             "model_config": mc.to_json(),
             "sim_config": sc.to_json(),
@@ -183,16 +204,11 @@ class _Run:
 
     def loop(self, on_progress, should_stop) -> str:
         from core.dataset import make_loader
-        from core.simulator import AnomalySimulator
 
         tc = self.tc
-        if hasattr(
-            self.model, "make_simulator"
-        ):  # e.g. the compact preset's crops + surface defects
-            sim = self.model.make_simulator(self.sc, self.images, tc.seed)
-        else:
-            sim = AnomalySimulator(self.sc, seed=tc.seed)
-        stream = make_loader(self.images, sim, tc.batch_size, tc.num_workers, tc.seed,
+        seed = tc.seed + self.env.rank  # ranks train on different samples
+        sim = self.recipe.simulator(self.sc, self.images, seed, self.mc)
+        stream = make_loader(self.images, sim, tc.batch_size, tc.num_workers, seed,
                              start_index=self.step * tc.batch_size, pin_memory=self.device == "cuda")  # fmt: skip
         step0, elapsed0, wait0, t0 = self.step, self.elapsed, self.wait_s, time.perf_counter()
         last_report = last_preview = -math.inf
@@ -201,12 +217,15 @@ class _Run:
         try:
             while True:
                 self.elapsed = elapsed0 + time.perf_counter() - t0
-                if self.budget.fraction(self.step, self.elapsed) >= 1.0:
+                done, stop = agree(  # every rank stops at the same step
+                    self.env, self.budget.fraction(self.step, self.elapsed) >= 1.0, should_stop(),
+                    device=self.device,
+                )  # fmt: skip
+                if done:
                     return "finished"
-                if should_stop():
+                if stop:
                     return "cancelled"
-                schedule = getattr(self.model, "lr_at", lr_at)  # a model may bring its own
-                lr = schedule(tc, self.budget.fraction(self.step, self.elapsed))
+                lr = self.recipe.lr_at(tc, self.budget.fraction(self.step, self.elapsed))
                 batch = next(stream)
                 self.wait_s = wait0 + stream.wait_s
                 values, outputs = self._train_step(batch, lr)
@@ -238,9 +257,9 @@ class _Run:
         if self.mc.in_channels == 1:
             w = _GRAY.to(dev).view(1, 3, 1, 1)
             good, aug = (t.mul(w).sum(1, keepdim=True) for t in (good, aug))
-        aug = aug.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device_type="cuda", dtype=self.amp_dtype, enabled=self.use_amp):
-            rec, logits = self.model(aug)
+        aug = aug.contiguous(memory_format=self.policy.memory_format())
+        with self.policy.autocast():
+            rec, logits = self.net(aug)
         parts = self.loss_fn(rec, good, logits, mask)
         values = {k: v.detach().item() for k, v in parts.items()}
         if not all(math.isfinite(v) for v in values.values()):
@@ -268,14 +287,18 @@ class _Run:
         )  # fmt: skip
 
     def save(self, status: str, thresholds: Thresholds | None = None) -> None:
-        """Atomically write the checkpoint; refuses (TrainingError) if weights are not finite."""
+        """Atomically write the checkpoint (rank 0 only); refuses (TrainingError) if weights are not finite."""
+        if not self.env.is_main:
+            self.saved_step = self.step
+            return
         if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
             raise TrainingError(self._nan_message(self.step, "weights"))
         final = status == "finished"
         thr = thresholds or Thresholds(0.5, 0.5, "default (softmax 0.5; training unfinished)")
         meta = {"preset": self.mc.preset, "image_size": list(self.mc.image_size), "created": self.created,
                 "saved": _now(), "app_version": _app_version(), "data_summary": self.summary,
-                "device": self.device}  # fmt: skip
+                "device": self.device, "precision": self.policy.precision,
+                "world_size": self.env.world_size, "backend": self.env.backend}  # fmt: skip
         save_checkpoint(self.out, {
             "method": "draem",
             "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},

@@ -10,7 +10,6 @@ import dataclasses
 import json
 import math
 import random
-from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -82,16 +81,6 @@ def param_groups(model: nn.Module, lr: float) -> list[dict]:
     if not groups:
         raise TrainingError("the model has no trainable parameters")
     return groups
-
-
-def default_summary(images: Sequence[np.ndarray]) -> dict:
-    sizes = sorted({(int(a.shape[0]), int(a.shape[1])) for a in images})
-    return {
-        "n_images": len(images),
-        "sizes": [list(s) for s in sizes[:20]],
-        "channels": 3,
-        "source": "images in memory",
-    }
 
 
 def _to_uint8(t: torch.Tensor) -> np.ndarray:

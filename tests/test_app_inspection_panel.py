@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -399,9 +398,7 @@ def test_shutdown_cancels_a_running_inspection(qtbot, panel, tmp_path):
     panel.set_detector(FakeDetector(delay=0.05), None)
     panel.add_paths([str(tmp_path / "imgs")])
     qtbot.waitUntil(lambda: len(panel.state) > 0, timeout=10_000)
-    t0 = time.monotonic()
     assert panel.shutdown(5000)
-    assert time.monotonic() - t0 < 3.0
     QApplication.processEvents()
     assert len(panel.state) < 40
 

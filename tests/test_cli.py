@@ -356,30 +356,41 @@ def _fake_app(monkeypatch, module: str, **funcs) -> list:
     return calls
 
 
+def run_with_gui(capsys, *argv: str) -> tuple[int, str, str]:
+    """The command line as main.py runs it: core's commands plus the app's front end."""
+    from app import cli as app_cli
+
+    rc = app_cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
 def test_gui_and_demo_route_to_app(capsys, monkeypatch, tmp_path):
     calls = _fake_app(monkeypatch, "main", run_gui=None)
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
-    assert run(capsys, "gui")[0] == 0
-    assert run(capsys, "gui", str(tmp_path))[0] == 0
-    assert run(capsys, "demo")[0] == 0
+    assert run_with_gui(capsys, "gui")[0] == 0
+    assert run_with_gui(capsys, "gui", str(tmp_path))[0] == 0
+    assert run_with_gui(capsys, "demo")[0] == 0
     assert calls == [
         ("run_gui", (), {"project": None}),
         ("run_gui", (), {"project": str(tmp_path)}),
         ("run_gui", (), {"demo": True}),
     ]
-    rc, _, err = run(capsys, "gui", str(tmp_path / "missing.json"))
+    rc, _, err = run_with_gui(capsys, "gui", str(tmp_path / "missing.json"))
     assert_one_line_error(rc, err, "not found")
+    rc, _, err = run(capsys, "gui")  # core alone has no front end: a clear error
+    assert_one_line_error(rc, err, "GUI is not available")
 
 
 def test_screenshots_routes_to_app(capsys, monkeypatch, tmp_path):
     calls = _fake_app(monkeypatch, "screenshots", main=None)
-    assert run(capsys, "screenshots", "--out", str(tmp_path))[0] == 0
+    assert run_with_gui(capsys, "screenshots", "--out", str(tmp_path))[0] == 0
     assert calls == [("main", (str(tmp_path),), {})]
 
 
 def test_missing_gui_module_is_a_clear_error(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "app.screenshots", None)  # import raises ImportError
-    rc, _, err = run(capsys, "screenshots", "--out", "x")
+    rc, _, err = run_with_gui(capsys, "screenshots", "--out", "x")
     assert_one_line_error(rc, err, "GUI is not available")
 
 

@@ -298,3 +298,18 @@ def test_split_held_out():
     assert split_held_out(list(range(9))) == (list(range(9)), [])  # too few: keep all
     train, held = split_held_out(list(range(1000)))
     assert len(held) == 20 and len(set(held)) == 20
+
+
+def test_data_summary_is_one_shape_everywhere():
+    from core.images import data_summary
+
+    grey = np.full((20, 30, 3), 7, np.uint8)
+    colour = np.zeros((20, 30, 3), np.uint8)
+    colour[..., 0] = 200
+    s = data_summary([grey, grey, colour], "somewhere")
+    assert s == {"n_images": 3, "sizes": ["30x20"], "channels": "mixed", "source": "somewhere"}
+    assert data_summary([grey])["channels"] == "gray"
+    assert data_summary([colour, np.zeros((5, 9, 3), np.uint8) + [1, 2, 3]])["sizes"] == [
+        "30x20",
+        "9x5",
+    ]

@@ -59,7 +59,7 @@ def test_non_square_multiple_of_16_and_grayscale():
 
 
 def test_build_model_is_seeded():
-    cfg = ModelConfig(preset="compact", image_size=(32, 32), recon_width=4, disc_width=4)
+    cfg = ModelConfig(preset="paper", image_size=(32, 32), recon_width=4, disc_width=4)
     torch.manual_seed(3)
     a = build_model(cfg).state_dict()
     torch.manual_seed(3)
@@ -72,7 +72,7 @@ def test_build_model_is_seeded():
 
 
 def test_gradient_reaches_both_subnetworks():
-    cfg = ModelConfig(preset="compact", image_size=(32, 32), recon_width=4, disc_width=4)
+    cfg = ModelConfig(preset="paper", image_size=(32, 32), recon_width=4, disc_width=4)
     model = build_model(cfg)
     rec, logits = model(torch.rand(2, 3, 32, 32))
     logits[

@@ -1,4 +1,4 @@
-"""Inspection, labelling and export workflow of the desktop app (issue 4, workflows 5-7).
+"""Inspection, labelling and export workflow of the desktop app (inspect, label, export).
 
 Entry point for the main window: :class:`app.inspection.panel.InspectionPanel`.
 

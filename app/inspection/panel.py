@@ -33,7 +33,7 @@ IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff);;All files (*)"
 
 
 class InspectionPanel(QWidget):
-    """Inspection, labelling and export of a batch (issue 4, workflows 5-7).
+    """Inspection, labelling and export of a batch (inspect, label, export).
 
     Public API used by the main window: :meth:`set_detector`, :meth:`add_paths`,
     :meth:`open_export`, :meth:`export_to`, :meth:`shutdown`, :attr:`state`

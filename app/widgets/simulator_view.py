@@ -36,7 +36,6 @@ KIND_NAMES = {
     "intensity": "intensity change",
     "line": "thin line",
     "spot": "spots",
-    "band": "band along an edge",
 }
 
 
