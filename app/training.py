@@ -189,6 +189,11 @@ def run_training(
         seed=job.train_config.seed,
         device=job.train_config.device,
         data_summary=summary,
+        budget={
+            k: v
+            for k in ("steps", "epochs", "minutes")
+            if (v := getattr(job.train_config, k)) is not None
+        },
         resume=job.resume,
         options={"sim_config": job.sim_config, "train_config": job.train_config},
         on_progress=on_progress,

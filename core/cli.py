@@ -365,6 +365,13 @@ def build_parser() -> argparse.ArgumentParser:
         "network, in training and inspection (default: on for compact; --no-standardise when "
         "a defect is a change of the whole image's brightness)",
     )
+    t.add_argument(
+        "--ssl-weight",
+        type=float,
+        help="flow: weight of the self-supervised term that pushes the likelihood of "
+        "synthetic anomalies down (0 = the plain unsupervised flow)",
+    )
+    t.add_argument("--subnet", choices=["conv", "conv_attn"], help="flow: coupling subnet")
     t.add_argument("--resume", action="store_true", help="continue from the checkpoint at --out")
     t.add_argument(
         "--force", action="store_true", help="overwrite an existing --out that is not a checkpoint"

@@ -27,6 +27,7 @@ from core.types import Detector, ProgressCallback, StopCallback, ignore_progress
 _SPECS: dict[str, str] = {
     "draem": "core.draem_method",
     "patchcore": "core.patchcore_method",
+    "flow": "core.models.flow",
 }
 
 

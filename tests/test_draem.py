@@ -29,7 +29,7 @@ def _one_thread():
 
 def _detector(in_channels=3, thresholds=None, score_kernel=21, flip_views=1) -> DraemDetector:
     cfg = ModelConfig(
-        preset="compact",
+        preset="paper",
         image_size=(32, 48),
         recon_width=4,
         disc_width=4,
@@ -158,7 +158,7 @@ def test_checkpoint_round_trip_gives_identical_predictions(tmp_path):
     assert isinstance(loaded, DraemDetector)
     assert loaded.thresholds == Thresholds(0.3, 0.4, "test")
     assert loaded.metadata["data_summary"]["n_images"] == 4
-    assert loaded.metadata["preset"] == "compact" and loaded.metadata["image_size"] == [32, 48]
+    assert loaded.metadata["preset"] == "paper" and loaded.metadata["image_size"] == [32, 48]
     imgs = _images()
     for a, b in zip(det.predict(imgs), loaded.predict(imgs), strict=True):
         np.testing.assert_array_equal(a.anomaly_map, b.anomaly_map)
@@ -189,7 +189,7 @@ def test_mismatched_weights_give_checkpoint_error(tmp_path):
     det = _detector()
     payload = det.payload()
     payload["model_config"] = ModelConfig(
-        preset="compact", image_size=(32, 48), recon_width=8, disc_width=4
+        preset="paper", image_size=(32, 48), recon_width=8, disc_width=4
     ).to_json()
     with pytest.raises(CheckpointError, match="do not match"):
         DraemDetector.from_checkpoint(payload)
@@ -213,7 +213,9 @@ def test_load_detector_dispatches_patchcore_lazily(tmp_path, monkeypatch):
             return inst
 
     fake.PatchCoreDetector = PatchCoreDetector
+    fake.PatchCoreConfig = type("PatchCoreConfig", (), {})
     monkeypatch.setitem(sys.modules, "core.patchcore", fake)
+    monkeypatch.delitem(sys.modules, "core.patchcore_method", raising=False)  # re-imported
     got = load_detector(path)
     assert isinstance(got, PatchCoreDetector) and got.payload["method"] == "patchcore"
     assert load_checkpoint(path)["format"] == "draem-workstation-checkpoint"
