@@ -9,7 +9,7 @@ import cv2
 import h5py
 import numpy as np
 import pytest
-from conftest import FakeDetector
+from fakes import FakeDetector
 
 from app.inspection import jobs
 from app.inspection.items import (

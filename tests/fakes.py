@@ -1,0 +1,82 @@
+"""Test doubles shared by the test modules (``from fakes import FakeDetector``)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from core.config import Thresholds
+from core.types import Prediction
+
+
+@dataclass(frozen=True)
+class FakeConfig:
+    """The fake method's config (what exports record as ``model_config``)."""
+
+    kind: str = "fake"
+    size: int = 32
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class FakeDetector:
+    """Deterministic stand-in for a trained model (implements ``core.types.Detector``).
+
+    ``mode="median"``: the map is the blurred difference to a median-filtered copy, so
+    bright spots on a noisy background are anomalies; ``mode="bright"``: the map is the
+    image's brightness.  Records how often and on which threads it ran; ``delay``
+    sleeps per image, ``fail_on_width`` raises for images of that width.
+    """
+
+    method = "fake"
+
+    def __init__(
+        self,
+        thresholds: Thresholds | None = None,
+        *,
+        mode: str = "median",
+        delay: float = 0.0,
+        fail_on_width: int | None = None,
+    ) -> None:
+        self.thresholds = thresholds or Thresholds(0.5, 0.5, "fake")
+        self.config = FakeConfig()
+        self.mode, self.delay, self.fail_on_width = mode, delay, fail_on_width
+        self.calls = 0
+        self.threads: set[int] = set()
+
+    @property
+    def metadata(self) -> dict:
+        return {"method": "fake"}
+
+    def payload(self) -> dict:
+        return {"method": "fake", "model_config": self.config.to_dict()}
+
+    def save(self, path: str) -> str:  # pragma: no cover - protocol only
+        raise NotImplementedError
+
+    def with_thresholds(self, thresholds: Thresholds) -> FakeDetector:
+        return FakeDetector(thresholds, mode=self.mode, delay=self.delay)
+
+    def predict(self, images, *, batch_size=8, on_progress=None, should_stop=None):
+        self.calls += 1
+        self.threads.add(threading.get_ident())
+        out = []
+        for img in images:
+            if self.fail_on_width is not None and img.shape[1] == self.fail_on_width:
+                raise ValueError("unsupported image width")
+            if self.delay:
+                time.sleep(self.delay)
+            if self.mode == "bright":
+                amap = (img.mean(axis=2) / 255.0).astype(np.float32)
+                out.append(Prediction(amap, float(amap.max()), None))
+                continue
+            recon = cv2.medianBlur(img, 7)
+            diff = np.abs(img.astype(np.float32) - recon).mean(axis=2) / 255.0
+            amap = np.clip(cv2.GaussianBlur(diff, (0, 0), 1.5) * 4.0, 0, 1).astype(np.float32)
+            out.append(Prediction(amap, float(amap.max()), recon))
+        return out
