@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from fakes import FakeConfig
 
 from core.config import Thresholds
 from core.errors import Cancelled, CoreError
@@ -23,6 +24,13 @@ class MeanDetector:
 
     def __init__(self) -> None:
         self.batches: list[int] = []
+        self.config = FakeConfig()
+
+    def payload(self) -> dict:  # pragma: no cover - protocol completeness
+        return {"method": self.method}
+
+    def with_thresholds(self, thresholds):  # pragma: no cover - protocol completeness
+        return self
 
     def predict(self, images, *, batch_size=8, on_progress=ignore_progress, should_stop=never_stop):
         self.batches.append(len(images))
