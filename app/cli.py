@@ -1,4 +1,4 @@
-"""The command line with the desktop front end: ``core.cli`` plus ``gui`` / ``screenshots``.
+"""The command line with the desktop front end: ``core.cli.commands`` plus ``gui`` / ``screenshots``.
 
 ``core`` never imports ``app``; this module hands core's command line the functions
 that start the GUI.  They import Qt only when called, so the other commands start fast.
@@ -19,7 +19,7 @@ def run_gui(**kwargs) -> int:
 
 def render_screenshots(out: str) -> int:
     """Render the GUI's main views to PNGs in ``out``."""
-    from app.screenshots import main as render
+    from app._qt.screenshots import main as render
 
     return render(out)
 
@@ -28,7 +28,7 @@ FRONTEND = {"gui": run_gui, "screenshots": render_screenshots}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from core.cli import main as core_main
+    from core.cli.commands import main as core_main
 
     return core_main(argv, frontend=FRONTEND)
 

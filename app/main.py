@@ -41,7 +41,7 @@ def make_app():
     """The QApplication (created once), with the Fusion style and our stylesheet."""
     from PySide6.QtWidgets import QApplication
 
-    from app.settings import APPLICATION, ORGANIZATION
+    from app._qt.settings import APPLICATION, ORGANIZATION
 
     app = QApplication.instance()
     if app is None:
@@ -83,9 +83,9 @@ def run_gui(
     """
     from PySide6.QtCore import QTimer
 
-    from app.main_window import MainWindow
-    from app.settings import Settings
-    from app.warmup import start_warm_up
+    from app._qt.main_window import MainWindow
+    from app._qt.settings import Settings
+    from app.components.warmup import start_warm_up
 
     app = make_app()
     problem = check_qt_binding()

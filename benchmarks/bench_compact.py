@@ -6,7 +6,7 @@ Measures in ONE process (same machine state for both presets):
    (working-size resize, forward, softmax, 21x21 score, map back at 1024x1024), for
    the compact preset and the paper preset (randomly initialised weights: speed does
    not depend on them).  Target: compact <= 80 ms.
-2. Training: steps/s and samples/s of the real training path (``core.train.train``
+2. Training: steps/s and samples/s of the real training path (``core.models.draem.train.train``
    with a step budget, background simulator workers) and the trainer's idle time
    waiting for the simulator (``TrainResult.data_wait_s``).
 
@@ -30,14 +30,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.config import SimulatorConfig, TrainConfig, model_preset  # noqa: E402
-from core.draem import DraemDetector  # noqa: E402
-from core.model import build_model  # noqa: E402
-from core.train import train  # noqa: E402
+from core.models.draem.detector import DraemDetector  # noqa: E402
+from core.models.draem.network import build_model  # noqa: E402
+from core.models.draem.train import train  # noqa: E402
 
 
 def good_images(data: str | None, n: int) -> list[np.ndarray]:
     if data:
-        from core.images import good_image_paths, load_image
+        from core.data.images import good_image_paths, load_image
 
         return [load_image(p) for p in good_image_paths(data)[:n]]
     rng = np.random.default_rng(0)

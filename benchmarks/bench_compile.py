@@ -26,9 +26,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.config import model_preset  # noqa: E402
-from core.draem import DraemDetector  # noqa: E402
-from core.draem_recipe import recipe  # noqa: E402
-from core.model import build_model  # noqa: E402
+from core.models.draem.detector import DraemDetector  # noqa: E402
+from core.models.draem.network import build_model  # noqa: E402
+from core.models.draem.recipe import recipe  # noqa: E402
 
 
 def _timed(fn, repeats: int) -> list[float]:

@@ -33,9 +33,9 @@ BEGIN, END = "<!-- bench-deploy:begin -->", "<!-- bench-deploy:end -->"
 
 def _detectors(train):
     from core.config import Thresholds, model_preset
-    from core.draem import DraemDetector
-    from core.model import build_model
-    from core.patchcore import PatchCoreConfig, fit_patchcore
+    from core.models.draem.detector import DraemDetector
+    from core.models.draem.network import build_model
+    from core.models.patchcore.detector import PatchCoreConfig, fit_patchcore
 
     torch.manual_seed(0)
     cfg = model_preset("compact")
@@ -69,10 +69,10 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--write", action="store_true", help="update docs/deploy.md")
     args = ap.parse_args()
+    from core.data.images import load_images, read_mvtec
     from core.demo import demo_root
     from core.deploy.export import export_model
     from core.deploy.runtime import load_exported
-    from core.images import load_images, read_mvtec
 
     try:
         import anomalib  # noqa: F401

@@ -4,7 +4,7 @@ Usage::
 
     flock /tmp/cpu.lock python benchmarks/bench_export.py [--data /path/to/category] [--repeat 3]
 
-Loads every test image (and ground-truth mask) of the category with ``core.images``.  The
+Loads every test image (and ground-truth mask) of the category with ``core.data.images``.  The
 anomaly maps are *synthetic stand-ins* (blurred ground truth + seeded noise), because this
 benchmark measures I/O and metric cost, not detection quality; the reconstruction is a copy of
 the image so the file holds as much data as a DRAEM export.  Prints what it measured.
@@ -27,10 +27,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.config import Thresholds  # noqa: E402
-from core.export import ExportRecord, export_batch, read_batch  # noqa: E402
-from core.images import load_image, load_mask, read_mvtec  # noqa: E402
-from core.metrics import evaluate  # noqa: E402
-from core.thresholds import from_good_scores, pixel_from_good_maps  # noqa: E402
+from core.data.images import load_image, load_mask, read_mvtec  # noqa: E402
+from core.evaluate.metrics import evaluate  # noqa: E402
+from core.evaluate.thresholds import from_good_scores, pixel_from_good_maps  # noqa: E402
+from core.io.export import ExportRecord, export_batch, read_batch  # noqa: E402
 from core.types import Prediction  # noqa: E402
 
 

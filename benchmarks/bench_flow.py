@@ -42,9 +42,9 @@ def main() -> None:
 
     import numpy as np
 
-    from core.images import load_image, read_mvtec
-    from core.inspect import evaluate_mvtec
-    from core.metrics import image_auroc
+    from core.data.images import load_image, read_mvtec
+    from core.evaluate.inspect import evaluate_mvtec
+    from core.evaluate.metrics import image_auroc
     from core.models.flow import SPEC, FlowConfig
     from core.models.flow.detector import image_score
     from core.registry import FitRequest, method_names, register

@@ -51,11 +51,11 @@ def synthetic_maps(rng: np.random.Generator, size: int, n_base: int = 8) -> list
 
 
 def build_panel(n_items: int, size: int, seed: int = 0):
-    from app.inspection.items import LABEL_DEFECT, LABEL_OK, InspectedItem
-    from app.inspection.jobs import THUMB_SIZE
-    from app.inspection.panel import InspectionPanel
-    from app.inspection.render import fit_thumbnail
-    from app.inspection.store import MAP, RECONSTRUCTION
+    from app._qt.inspection.panel import InspectionPanel
+    from app.components.inspection.items import LABEL_DEFECT, LABEL_OK, InspectedItem
+    from app.components.inspection.jobs import THUMB_SIZE
+    from app.components.inspection.render import fit_thumbnail
+    from app.components.inspection.store import MAP, RECONSTRUCTION
 
     rng = np.random.default_rng(seed)
     panel = InspectionPanel()

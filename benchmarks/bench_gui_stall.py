@@ -8,7 +8,7 @@ inspection page, moves the selection (which repaints the viewer).
 
 Phases (all real, offscreen, on the bundled demo data):
   0. start-up: the window opens on the demo project, as ``app.main.run_gui`` does
-     (with the background warm-up of ``app.warmup``), until its background work is done
+     (with the background warm-up of ``app.components.warmup``), until its background work is done
      (skipped with ``--train-at-once``: Train is then pressed while it still runs);
   1. training: the training page trains the compact DRÆM preset for ``--train-s``
      seconds, then Cancel is pressed (the time until the run has stopped is reported);
@@ -16,7 +16,7 @@ Phases (all real, offscreen, on the bundled demo data):
      images, repeated under new names in a temporary folder) are inspected.
 
 The longest garbage-collector pass in each phase is printed too (a full collection
-holds the GIL; that was the 300 ms stall at training start before ``app.warmup``).
+holds the GIL; that was the 300 ms stall at training start before ``app.components.warmup``).
 ``--no-warm-up`` and ``--no-nice`` reproduce the behaviour before each fix.
 
 Usage:  QT_QPA_PLATFORM=offscreen flock /tmp/cpu.lock python benchmarks/bench_gui_stall.py
@@ -109,12 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-s", type=float, default=60.0, help="seconds of training before Cancel")
     ap.add_argument("--images", type=int, default=200, help="images to inspect")
     ap.add_argument(
-        "--no-warm-up", action="store_true", help="skip app.warmup (the behaviour before it)"
+        "--no-warm-up",
+        action="store_true",
+        help="skip app.components.warmup (the behaviour before it)",
     )
     ap.add_argument(
         "--no-nice",
         action="store_true",
-        help="workers at the GUI's priority (app.workers.BACKGROUND_NICE = 0, as before)",
+        help="workers at the GUI's priority (app._qt.workers.BACKGROUND_NICE = 0, as before)",
     )
     ap.add_argument(
         "--train-at-once",
@@ -123,15 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from app import workers
+    from app._qt import workers
+    from app._qt.main_window import MainWindow
+    from app._qt.settings import Settings
+    from app._qt.workers import running_tasks
+    from app.components.project import TrainingSettings
+    from app.components.warmup import start_warm_up
     from app.main import make_app
-    from app.main_window import MainWindow
-    from app.project import TrainingSettings
-    from app.settings import Settings
-    from app.warmup import start_warm_up
-    from app.workers import running_tasks
+    from core.data.images import read_mvtec
     from core.demo import demo_root
-    from core.images import read_mvtec
 
     if args.no_nice:
         workers.BACKGROUND_NICE = 0

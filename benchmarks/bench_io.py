@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.images import good_image_paths, is_mvtec, load_image, load_images, read_mvtec  # noqa: E402
+from core.data.images import good_image_paths, is_mvtec, load_image, load_images, read_mvtec  # noqa: E402
 
 
 def _files(folder: Path, size: tuple[int, int], n: int) -> dict[str, list[Path]]:

@@ -8,7 +8,7 @@ Measures, in one process and on the same randomly initialised network:
    contiguous NCHW, tensors already at 256x256: no pre/post-processing at all).
    Target: ours no slower.
 2. Training seconds per batch-8 step of the real training code path
-   (``core.train._Run._train_step``: forward, L2+SSIM+focal, backward, Adam), and
+   (``core.models.draem.train._Run._train_step``: forward, L2+SSIM+focal, backward, Adam), and
    the same step done the plain way (contiguous NCHW) for comparison.
 
 Run heavy: ``flock /tmp/cpu.lock python benchmarks/bench_paper.py`` (about 5 minutes
@@ -32,15 +32,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.config import SimulatorConfig, TrainConfig, model_preset  # noqa: E402
-from core.draem import DraemDetector  # noqa: E402
-from core.loss import DraemLoss  # noqa: E402
-from core.model import build_model  # noqa: E402
-from core.train import _Run  # noqa: E402
+from core.models.draem.detector import DraemDetector  # noqa: E402
+from core.models.draem.loss import DraemLoss  # noqa: E402
+from core.models.draem.network import build_model  # noqa: E402
+from core.models.draem.train import _Run  # noqa: E402
 
 
 def _images(data: str | None, n: int) -> list[np.ndarray]:
     if data:
-        from core.images import list_images, load_image
+        from core.data.images import list_images, load_image
 
         paths = list_images(data)[:n]
         if not paths:
@@ -86,8 +86,8 @@ def bench_inference(images: list[np.ndarray], repeats: int) -> dict[str, float]:
 
 
 def _batches(images: list[np.ndarray], n: int) -> list[dict]:
-    from core.dataset import make_loader
-    from core.simulator import AnomalySimulator
+    from core.simulate.dataset import make_loader
+    from core.simulate.simulator import AnomalySimulator
 
     with make_loader(images, AnomalySimulator(SimulatorConfig(), seed=0), 8, 0, 0) as stream:
         return [next(stream) for _ in range(n)]
@@ -160,7 +160,7 @@ def main() -> None:
         print(
             f"training, batch 8, 256x256, fp32 CPU (median of {args.train_steps} steps after 1 warm-up):"
         )
-        print(f"  core.train step (channels-last): {t['ours_s_per_step']:.1f} s/step")
+        print(f"  core.models.draem.train step (channels-last): {t['ours_s_per_step']:.1f} s/step")
         print(f"  plain eager step (NCHW):         {t['eager_s_per_step']:.1f} s/step")
 
 

@@ -2,13 +2,13 @@
 
 Measures, in one process:
 
-1. ``fit``: ``core.patchcore.fit_patchcore`` on ``<data>/train/good`` (all images unless
+1. ``fit``: ``core.models.patchcore.detector.fit_patchcore`` on ``<data>/train/good`` (all images unless
    ``--train-limit``), wall time including feature extraction, coreset selection,
    search index and threshold calibration.  Target: <= 5 minutes for magnetic_tile's 768.
 2. ``latency``: ms per 256x256 RGB image through ``PatchCoreDetector.predict`` (batch 1,
    after a warm-up; median of ``--repeats``).  Target: <= 150 ms.
 3. ``metrics``: every test image (``--test-stride`` k: every k-th) through
-   ``core.inspect.evaluate_mvtec``: image / pixel AUROC, pixel AP, AUPRO (FPR <= 0.3).
+   ``core.evaluate.inspect.evaluate_mvtec``: image / pixel AUROC, pixel AP, AUPRO (FPR <= 0.3).
 4. ``--coverage N``: coverage radius of the fast greedy coreset vs plain greedy on N
    patch features (the first images' patches), 10 % picks, same projection and seed.
 
@@ -31,10 +31,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.coreset import coverage_radius, fast_greedy_coreset, greedy_coreset  # noqa: E402
-from core.images import load_image, read_mvtec  # noqa: E402
-from core.inspect import evaluate_mvtec  # noqa: E402
-from core.patchcore import PatchCoreConfig, PatchEmbedder, fit_patchcore  # noqa: E402
+from core.data.images import load_image, read_mvtec  # noqa: E402
+from core.evaluate.inspect import evaluate_mvtec  # noqa: E402
+from core.models.patchcore.coreset import coverage_radius, fast_greedy_coreset, greedy_coreset  # noqa: E402
+from core.models.patchcore.detector import PatchCoreConfig, PatchEmbedder, fit_patchcore  # noqa: E402
 
 DEFAULT_DATA = "/work/shared/data/magnetic_tile"
 
@@ -73,7 +73,7 @@ def coverage(train_paths, config: PatchCoreConfig, n_patches: int, seed: int) ->
     x = torch.cat(rows)[:n_patches]
     k = max(1, round(0.1 * x.shape[0]))
     print(f"coverage: {x.shape[0]} patches x {x.shape[1]} dims, {k} picks, projection 128")
-    from core.coreset import project
+    from core.models.patchcore.coreset import project
 
     px = project(x, 128, seed)
     fast = fast_greedy_coreset(x, k, seed=seed)
@@ -152,7 +152,7 @@ def main() -> int:
     scores = np.array([p.score for p in ev.result.predictions])
     labels = np.array(ev.labels)
     types = np.array(ev.defect_types)
-    from core.metrics import image_auroc
+    from core.evaluate.metrics import image_auroc
 
     per = {
         t: image_auroc(labels[(types == t) | (labels == 0)], scores[(types == t) | (labels == 0)])

@@ -26,8 +26,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from core.config import SimulatorConfig  # noqa: E402
-from core.simulator import AnomalySimulator  # noqa: E402
-from core.textures import augment_texture  # noqa: E402
+from core.simulate.simulator import AnomalySimulator  # noqa: E402
+from core.simulate.textures import augment_texture  # noqa: E402
 
 DATA = Path("/work/shared/data/magnetic_tile/train/good")
 TEXTURES = Path("/work/shared/data/anomaly_source")
@@ -98,7 +98,7 @@ def bench_loader(
     step_ms: float,
 ) -> None:
     """Stream rate when drained flat out, and the consumer's idle time at ``step_ms`` per step."""
-    from core.dataset import make_loader
+    from core.simulate.dataset import make_loader
 
     sim = AnomalySimulator(cfg, seed=0)
     t0 = time.perf_counter()

@@ -3,7 +3,7 @@
 Writes one JSON results file (``--out``, default ``gpu_check_results.json``) with:
 
 1. ``train_step_s``: paper preset (256x256, batch 8) seconds per optimizer step of the
-   real training step (``core.train._Run._train_step``), fp32 versus the device
+   real training step (``core.models.draem.train._Run._train_step``), fp32 versus the device
    policy's AMP (bf16, or fp16 with loss scaling).
 2. ``paper_train``: a short paper-preset training on the demo set through the CLI
    (``main.py train --preset paper --minutes M --device cuda``) and its ``evaluate``
@@ -34,10 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.config import SimulatorConfig, TrainConfig, model_preset  # noqa: E402
+from core.data.images import list_images, load_image  # noqa: E402
 from core.device import policy  # noqa: E402
-from core.images import list_images, load_image  # noqa: E402
+from core.models.draem.train import _Run  # noqa: E402
 from core.registry import load_detector  # noqa: E402
-from core.train import _Run  # noqa: E402
 
 DEMO = ROOT / "resources" / "demo" / "brick"
 

@@ -33,10 +33,15 @@ def main(argv: list[str]) -> int:
     import torch
     from sklearn.metrics import roc_auc_score
 
-    from core.coreset import fast_greedy_coreset, projection_matrix
-    from core.geometry import standardise
-    from core.images import load_image, load_mask, read_mvtec
-    from core.patchcore import PatchCoreConfig, PatchEmbedder, _smooth_map, working_size
+    from core.data.geometry import standardise
+    from core.data.images import load_image, load_mask, read_mvtec
+    from core.models.patchcore.coreset import fast_greedy_coreset, projection_matrix
+    from core.models.patchcore.detector import (
+        PatchCoreConfig,
+        PatchEmbedder,
+        _smooth_map,
+        working_size,
+    )
 
     args = dict(a.split("=", 1) for a in argv)
     train_stride = int(args.pop("train_stride", 2))

@@ -14,9 +14,9 @@ import sys
 
 import numpy as np
 
+from core.data.images import load_image, read_mvtec
 from core.demo import demo_root
-from core.detectors import load_detector
-from core.images import load_image, read_mvtec
+from core.registry import load_detector
 
 
 def main(argv: list[str]) -> int:

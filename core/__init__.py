@@ -2,7 +2,7 @@
 
 ``core`` never imports Qt.  Importing ``core`` itself is cheap: the public names
 below are re-exported lazily (PEP 562), so ``from core import load_image`` only
-imports :mod:`core.images` and ``import core`` imports neither numpy nor torch.
+imports :mod:`core.data.images` and ``import core`` imports neither numpy nor torch.
 """
 
 from __future__ import annotations
@@ -64,19 +64,19 @@ _EXPORTS: dict[str, str] = {
             "MvtecCategory",
             "split_held_out",
         ],
-        "images",
+        "data.images",
     ),
     "demo_root": "demo",
-    "AnomalySimulator": "simulator",
-    # training (the function is core.train.train: ``core.train`` is the submodule),
-    # detection, evaluation, export
-    "resolve_device": "train",
-    "load_detector": "detectors",
-    "inspect_paths": "inspect",
-    "evaluate": "metrics",
-    "export_batch": "export",
-    "read_batch": "export",
-    "ExportRecord": "export",
+    "AnomalySimulator": "simulate.simulator",
+    # devices, methods, detection, evaluation, export
+    "resolve_device": "device",
+    "load_detector": "registry",
+    "fit_detector": "registry",
+    "inspect_paths": "evaluate.inspect",
+    "evaluate": "evaluate.metrics",
+    "export_batch": "io.export",
+    "read_batch": "io.export",
+    "ExportRecord": "io.export",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

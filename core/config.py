@@ -158,16 +158,16 @@ class ModelConfig(_DictMixin):
 
     ``paper``: [paper]/[official] reconstructive sub-network base width 128,
     discriminative U-Net base width 64, 256x256 input (~97 M parameters).
-    ``compact``: the CPU preset (see :func:`model_preset` and ``core/compact.py``).
+    ``compact``: the CPU preset (see :func:`model_preset` and ``core/models/draem/compact.py``).
 
-    ``preset`` is the variant (:mod:`core.draem_recipe`): ``paper`` builds [paper]'s two
+    ``preset`` is the variant (:mod:`core.models.draem.recipe`): ``paper`` builds [paper]'s two
     sub-networks (trained from scratch) at the given widths; ``compact`` builds
-    ``core.compact.CompactDraem`` (frozen ImageNet encoder + trainable segmentation head
+    ``core.models.draem.compact.CompactDraem`` (frozen ImageNet encoder + trainable segmentation head
     of width ``disc_width``; no reconstructive sub-network, ``recon_width`` unused).
     ``backbone`` follows the variant (``none`` / ``efficientnet_lite0``) and is only
     recorded.
 
-    Geometry (``core/geometry.py``): with ``keep_aspect=False`` ([paper]) every image
+    Geometry (``core/data/geometry.py``): with ``keep_aspect=False`` ([paper]) every image
     is squashed to ``image_size``.  With ``keep_aspect=True`` an image keeps its
     aspect ratio and is scaled (never enlarged) to at most ``work_area**2`` pixels,
     sides multiples of 16; ``image_size`` is then the size of the square training
@@ -186,7 +186,7 @@ class ModelConfig(_DictMixin):
 
     ``standardise`` (compact preset only): every image is standardised at its working
     size (all channels together to mean 128, standard deviation 40 grey levels,
-    :func:`core.geometry.standardise`) before the network, in training and at inference,
+    :func:`core.data.geometry.standardise`) before the network, in training and at inference,
     so that a part photographed brighter or with more contrast looks like the others.
     """
 

@@ -24,7 +24,7 @@ from core.types import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from core.metrics import Evaluation
+    from core.evaluate.metrics import Evaluation
 
 #: Root of the bundled demo resources (next to the ``core`` package in a checkout).
 DEMO_DIR = Path(__file__).resolve().parent.parent / "resources" / "demo"
@@ -91,13 +91,13 @@ def run_demo(
         Cancelled: ``should_stop()`` became True (training leaves a loadable checkpoint).
         TrainingError: training failed.
     """
-    from core.checkpoint import file_sha256
     from core.config import SimulatorConfig, TrainConfig, model_preset
-    from core.detectors import load_detector
-    from core.export import export_batch
-    from core.images import data_summary, load_images, read_mvtec, split_held_out
-    from core.inspect import LazyExportRecords, evaluate_mvtec
-    from core.train import resolve_device, train
+    from core.data.images import data_summary, load_images, read_mvtec, split_held_out
+    from core.evaluate.inspect import LazyExportRecords, evaluate_mvtec
+    from core.io.checkpoint import file_sha256
+    from core.io.export import export_batch
+    from core.models.draem.train import resolve_device, train
+    from core.registry import load_detector
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ from the environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, plus ``MASTER_AD
 on CPU) and leaves it again. Without those variables a run is a single process:
 world size 1, backend ``"none"``, and nothing here does any communication.
 
-Conventions used by :mod:`core.train`:
+Conventions used by :mod:`core.models.draem.train`:
 
 * every rank builds the same model (same seed); ``DistributedDataParallel`` also
   broadcasts rank 0's weights at wrap time and averages gradients every step, so the

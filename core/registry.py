@@ -25,8 +25,8 @@ from core.types import Detector, ProgressCallback, StopCallback, ignore_progress
 
 #: method name -> module holding its ``SPEC``; one line per method
 _SPECS: dict[str, str] = {
-    "draem": "core.draem_method",
-    "patchcore": "core.patchcore_method",
+    "draem": "core.models.draem",
+    "patchcore": "core.models.patchcore",
     "flow": "core.models.flow",
 }
 
@@ -41,7 +41,7 @@ class FitRequest:
         held_out: good RGB uint8 (H, W, 3) images kept out of fitting, for thresholds.
         seed: the run's seed (every random draw derives from it).
         device: ``auto``, ``cpu`` or ``cuda[:N]``.
-        data_summary: what the images were (see :func:`core.images.data_summary`).
+        data_summary: what the images were (see :func:`core.data.images.data_summary`).
         budget: ``{"steps": N}`` or ``{"minutes": M}`` for methods with a training loop.
         resume: continue from the training state in ``out_path``.
         options: method-specific run options (e.g. DRAEM's simulator config).
@@ -204,9 +204,9 @@ def load_detector(path: str | os.PathLike, device: str = "auto") -> Detector:
     """Load a checkpoint written by this application and return its detector.
 
     Raises :class:`CheckpointError` for foreign, damaged or unknown files (nothing in
-    them is executed, see :func:`core.checkpoint.load_checkpoint`).
+    them is executed, see :func:`core.io.checkpoint.load_checkpoint`).
     """
-    from core.checkpoint import load_checkpoint
+    from core.io.checkpoint import load_checkpoint
 
     payload = load_checkpoint(path)
     if payload.get("method") not in _SPECS:

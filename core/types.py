@@ -61,7 +61,7 @@ class SyntheticSample:
         beta: blending factor used (0 for clean samples).
         index: the sample index (with the simulator seed it fully determines it).
         kind: what was pasted: ``texture`` ([official]); the compact preset's simulator
-            also makes ``intensity``, ``line`` and ``spot`` defects (``core.defects``).
+            also makes ``intensity``, ``line`` and ``spot`` defects (``core.simulate.defects``).
     """
 
     good: np.ndarray
@@ -195,7 +195,7 @@ class Detector(Protocol):
         ...
 
     def payload(self) -> dict:
-        """The checkpoint dict :func:`core.checkpoint.save_checkpoint` writes."""
+        """The checkpoint dict :func:`core.io.checkpoint.save_checkpoint` writes."""
         ...
 
     def with_thresholds(self, thresholds: Thresholds) -> Detector:

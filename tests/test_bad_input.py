@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core import cli
-from core import cli_support as report
+from core.cli import commands as cli
+from core.cli import support as report
 from tests.conftest import FakeDetector
 
 
@@ -59,7 +59,7 @@ def fake_model(tmp_path, monkeypatch) -> Path:
 def own_checkpoint(path: Path) -> Path:
     import torch
 
-    from core.checkpoint import FORMAT
+    from core.io.checkpoint import FORMAT
 
     torch.save({"format": FORMAT, "method": "draem"}, path)
     return path
@@ -68,7 +68,7 @@ def own_checkpoint(path: Path) -> Path:
 def own_export(path: Path) -> Path:
     import h5py
 
-    from core.export import FORMAT
+    from core.io.export import FORMAT
 
     with h5py.File(path, "w") as f:
         f.attrs["format"] = FORMAT
@@ -154,7 +154,7 @@ def test_train_out_may_not_be_a_training_image(capsys, folder):
 def test_inspect_replaces_own_export_and_foreign_file_only_with_force(
     capsys, tmp_path, folder, fake_model
 ):
-    from core.export import read_batch
+    from core.io.export import read_batch
 
     own = own_export(tmp_path / "old.h5")
     rc, _, err = run(capsys, "inspect", "--model", fake_model, "--images", folder, "--out", own)
@@ -173,7 +173,7 @@ def test_inspect_replaces_own_export_and_foreign_file_only_with_force(
 
 
 def test_own_file_markers(tmp_path):
-    from core.outputs import is_own_checkpoint, is_own_export
+    from core.io.outputs import is_own_checkpoint, is_own_export
 
     ckpt, exp = own_checkpoint(tmp_path / "c.pt"), own_export(tmp_path / "e.h5")
     other = tmp_path / "o.pt"
@@ -250,8 +250,8 @@ REASONS = {
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
 @pytest.mark.parametrize("kind", BAD_FILES)
 def test_load_image_names_the_problem(tmp_path, kind):
+    from core.data.images import load_image
     from core.errors import ImageLoadError
-    from core.images import load_image
 
     p = _bad_input(tmp_path, kind)
     with pytest.raises(ImageLoadError) as info:
@@ -262,7 +262,7 @@ def test_load_image_names_the_problem(tmp_path, kind):
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
 @pytest.mark.parametrize("kind", BAD_FILES)
 def test_inspect_skips_bad_file_and_exports_the_rest(capsys, tmp_path, folder, fake_model, kind):
-    from core.export import read_batch
+    from core.io.export import read_batch
 
     bad = _bad_input(folder, kind)
     out = tmp_path / "r.h5"
@@ -278,7 +278,7 @@ def test_inspect_skips_bad_file_and_exports_the_rest(capsys, tmp_path, folder, f
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
 @pytest.mark.parametrize("kind", ["dangling", "loop", "fifo"])
 def test_training_images_skip_special_files(tmp_path, folder, kind):
-    from core.images import good_image_paths, load_images
+    from core.data.images import good_image_paths, load_images
 
     _bad_input(folder, kind)
     loaded, failed = load_images(good_image_paths(folder))
@@ -289,7 +289,7 @@ def test_training_images_skip_special_files(tmp_path, folder, kind):
     "ext,shape", [(".png", (30, 50)), (".jpg", (31, 17)), (".bmp", (9, 40)), (".tif", (12, 7))]
 )
 def test_header_size_matches_the_image(ext, shape):
-    from core.imagecheck import header_size
+    from core.data.imagecheck import header_size
 
     ok, buf = cv2.imencode(ext, np.full((*shape, 3), 128, np.uint8))
     assert ok and header_size(buf) == (shape[1], shape[0])
@@ -298,17 +298,17 @@ def test_header_size_matches_the_image(ext, shape):
 def test_image_deleted_before_export_loses_only_itself(
     capsys, tmp_path, folder, fake_model, monkeypatch
 ):
-    import core.inspect
-    from core.export import read_batch
+    import core.evaluate.inspect
+    from core.io.export import read_batch
 
-    real = core.inspect.inspect_paths
+    real = core.evaluate.inspect.inspect_paths
 
     def inspect_then_delete(*a, **kw):
         result = real(*a, **kw)
         (folder / "1.png").unlink()
         return result
 
-    monkeypatch.setattr(core.inspect, "inspect_paths", inspect_then_delete)
+    monkeypatch.setattr(core.evaluate.inspect, "inspect_paths", inspect_then_delete)
     out = tmp_path / "r.h5"
     rc, _, err = run(capsys, "inspect", "--model", fake_model, "--images", folder, "--out", out)
     assert rc == 0, err
@@ -318,9 +318,9 @@ def test_image_deleted_before_export_loses_only_itself(
 
 
 def test_image_replaced_during_export_loses_only_itself(tmp_path, folder, fake_model):
-    from core.export import export_batch, read_batch
-    from core.inspect import inspect_paths
-    from core.outputs import export_inspection
+    from core.evaluate.inspect import inspect_paths
+    from core.io.export import export_batch, read_batch
+    from core.io.outputs import export_inspection
 
     result = inspect_paths(FakeDetector(), sorted(folder.iterdir()))
     cv2.imwrite(str(folder / "2.png"), np.zeros((5, 5), np.uint8))  # another size now
@@ -365,7 +365,7 @@ def test_bad_numbers_are_usage_errors(capsys, argv):
 
 
 def test_largest_seed_is_accepted():
-    from core.cli_args import MAX_SEED, seed
+    from core.cli.args import MAX_SEED, seed
 
     assert seed(str(MAX_SEED)) == MAX_SEED == 2**32 - 1
 
@@ -379,7 +379,7 @@ def test_demo_refuses_nonpositive_steps(capsys, tmp_path, steps):
 
 @pytest.mark.parametrize("shape", [(1, 4000), (4000, 1), (20, 20), (40, 2000)])
 def test_training_shape_problem(shape):
-    from core.imagecheck import training_shape_problem
+    from core.data.imagecheck import training_shape_problem
 
     assert training_shape_problem(shape)
     assert training_shape_problem((40, 48)) is None and training_shape_problem((32, 1024)) is None
@@ -401,8 +401,8 @@ def test_train_on_extreme_aspect_ratios_is_one_error(capsys, tmp_path):
 def payload() -> dict:
     """The checkpoint payload of a real (untrained, tiny) DRAEM network."""
     from core.config import ModelConfig
-    from core.draem import DraemDetector
-    from core.model import build_model
+    from core.models.draem.detector import DraemDetector
+    from core.models.draem.network import build_model
 
     cfg = ModelConfig(preset="paper", image_size=(32, 32), recon_width=4, disc_width=4)
     return DraemDetector(build_model(cfg), cfg, device="cpu").payload()
@@ -454,7 +454,7 @@ TAMPER = [
 
 
 def test_intact_payload_loads(tmp_path, payload):
-    from core.checkpoint import save_checkpoint
+    from core.io.checkpoint import save_checkpoint
     from core.registry import load_detector
 
     save_checkpoint(tmp_path / "ok.pt", payload)
@@ -463,8 +463,8 @@ def test_intact_payload_loads(tmp_path, payload):
 
 @pytest.mark.parametrize("how", TAMPER)
 def test_damaged_checkpoint_is_a_checkpoint_error(tmp_path, payload, how):
-    from core.checkpoint import save_checkpoint
     from core.errors import CheckpointError
+    from core.io.checkpoint import save_checkpoint
     from core.registry import load_detector
 
     bad = tmp_path / "bad.pt"
@@ -474,7 +474,7 @@ def test_damaged_checkpoint_is_a_checkpoint_error(tmp_path, payload, how):
 
 
 def test_absurd_network_is_one_cli_error(capsys, tmp_path, folder, payload):
-    from core.checkpoint import save_checkpoint
+    from core.io.checkpoint import save_checkpoint
 
     bad = tmp_path / "bad.pt"
     save_checkpoint(bad, _tamper(payload, "huge_width"))
@@ -488,7 +488,7 @@ def test_absurd_network_is_one_cli_error(capsys, tmp_path, folder, payload):
 def test_cjk_file_name_on_a_cp1252_console(tmp_path, folder, fake_model, monkeypatch):
     import io
 
-    from core.export import read_batch
+    from core.io.export import read_batch
 
     cv2.imencode(".png", np.full((24, 32), 90, np.uint8))[1].tofile(str(folder / "检查图像.png"))
     raw = io.BytesIO()
@@ -530,8 +530,8 @@ def _gt_category(root: Path) -> Path:
     [("ok", None), ("nomask", "missing"), ("small", "wrong_size"), ("dim", "low_defect_value")],
 )
 def test_ground_truth_problems_are_named(tmp_path, name, kind):
-    from core.groundtruth import load_ground_truth
-    from core.images import read_mvtec
+    from core.data.images import read_mvtec
+    from core.evaluate.groundtruth import load_ground_truth
 
     cat = read_mvtec(_gt_category(tmp_path / "cat"))
     item = next(t for t in cat.test if t.path.stem == name)
@@ -569,7 +569,7 @@ def _tmp_files(folder: Path) -> list[str]:
 def test_first_signal_asks_to_stop_second_aborts(sig):
     import signal
 
-    from core.cli_support import stop_on_ctrl_c
+    from core.cli.support import stop_on_ctrl_c
 
     with stop_on_ctrl_c() as stop:
         os.kill(os.getpid(), getattr(signal, sig))
@@ -586,18 +586,18 @@ def test_signal_during_export_cancels_and_keeps_target(
 ):
     import signal
 
-    import core.inspect
+    import core.evaluate.inspect
 
     target = own_export(tmp_path / "r.h5")
     before = target.read_bytes()
-    real = core.inspect.LazyExportRecords.__getitem__
+    real = core.evaluate.inspect.LazyExportRecords.__getitem__
 
     def interrupted(self, i):
         if i == 1:
             os.kill(os.getpid(), getattr(signal, sig))
         return real(self, i)
 
-    monkeypatch.setattr(core.inspect.LazyExportRecords, "__getitem__", interrupted)
+    monkeypatch.setattr(core.evaluate.inspect.LazyExportRecords, "__getitem__", interrupted)
     rc, _, err = run(capsys, "inspect", "--model", fake_model, "--images", folder, "--out", target)
     assert rc == cli.EXIT_CANCELLED, err
     assert "Traceback" not in err
@@ -608,7 +608,7 @@ def test_signal_during_export_cancels_and_keeps_target(
 def test_full_disk_during_export_is_one_error(capsys, tmp_path, folder, fake_model, monkeypatch):
     import errno
 
-    import core.export
+    import core.io.export
 
     target = own_export(tmp_path / "r.h5")
     before = target.read_bytes()
@@ -619,7 +619,7 @@ def test_full_disk_during_export_is_one_error(capsys, tmp_path, folder, fake_mod
         if len(calls) == 2:
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(core.export, "_write_record", full)
+    monkeypatch.setattr(core.io.export, "_write_record", full)
     rc, _, err = run(capsys, "inspect", "--model", fake_model, "--images", folder, "--out", target)
     one_error(rc, err, "disk is full")
     assert target.read_bytes() == before
@@ -627,7 +627,7 @@ def test_full_disk_during_export_is_one_error(capsys, tmp_path, folder, fake_mod
 
 
 def test_stale_temp_files_are_removed_by_the_next_export(capsys, tmp_path, folder, fake_model):
-    from core.tempfiles import OLD_FORM_AGE_S
+    from core.io.tempfiles import OLD_FORM_AGE_S
 
     dead = tmp_path / ".r.h5.4194399-0123456789ab.tmp"  # above Linux's largest pid
     live = tmp_path / f".r.h5.{os.getpid()}-0123456789ab.tmp"

@@ -1,6 +1,6 @@
 """Command-line parts of deployment: ``export-model`` and the ``--runtime`` option.
 
-``core.cli`` adds the subcommand with :func:`add_export_parser` and opens models for
+``core.cli.commands`` adds the subcommand with :func:`add_export_parser` and opens models for
 ``inspect`` / ``evaluate`` with :func:`open_model`, which takes a checkpoint (torch) or
 an exported folder (onnxruntime, OpenVINO).
 """
@@ -28,7 +28,7 @@ def add_runtime_option(parser: argparse.ArgumentParser) -> None:
 
 def open_model(path: str, runtime: str = "auto"):
     """A :class:`core.types.Detector` for a checkpoint file or an exported folder."""
-    from core.cli_support import UserError, open_detector
+    from core.cli.support import UserError, open_detector
     from core.deploy.runtime import is_exported, load_exported
 
     p = Path(path)
@@ -53,7 +53,7 @@ def model_sha256(path: str) -> str:
         from core.deploy.export import read_manifest
 
         return str(read_manifest(p).get("checkpoint_sha256") or "")
-    from core.checkpoint import file_sha256
+    from core.io.checkpoint import file_sha256
 
     return file_sha256(path)
 
@@ -62,9 +62,9 @@ def cmd_export_model(args: argparse.Namespace) -> int:
     """Export a checkpoint to an ONNX (or OpenVINO) graph plus deploy.json for a line PC:
     the graph takes the pre-processed image at its working size and returns the anomaly
     map and the image score (see docs/deploy.md)."""
-    from core.checkpoint import file_sha256
-    from core.cli_support import UserError, open_detector
+    from core.cli.support import UserError, open_detector
     from core.deploy.export import export_model
+    from core.io.checkpoint import file_sha256
 
     det = open_detector(args.model)
     try:

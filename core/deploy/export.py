@@ -8,7 +8,7 @@ B, H and W are dynamic. It returns two outputs:
 * ``anomaly_map``: DRAEM (B, H, W) float32 in [0, 1], the view-averaged
   ``softmax(logits)[:, 1]`` at the working size; PatchCore (B, H/s, W/s) float32
   patch distances on the finest stage's grid (s = its stride; the runtime smooths
-  and resizes them with ``core.patchcore``'s own post-processing).
+  and resizes them with ``core.models.patchcore.detector``'s own post-processing).
 * ``score``: (B,) float32 image score (DRAEM: max of the ``score_kernel`` mean
   filter, zero padding counted; PatchCore: the reweighted largest patch distance).
 
@@ -98,7 +98,7 @@ class PatchCoreGraph(nn.Module):
         self.register_buffer("support", support.long())
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        from core.backbone import patch_features
+        from core.models.backbone import patch_features
 
         e = patch_features(self.extractor(x), self.patch_size, self.embed_dim)  # (B, h, w, D)
         b, h, w, d = e.shape
@@ -134,8 +134,8 @@ def _bank_support(bank: torch.Tensor, b: int) -> torch.Tensor:
 
 # ------------------------------------------------------------------ manifests
 def _draem_graph(detector) -> tuple[nn.Module, dict, int]:
-    from core.draem import fuse_for_inference
-    from core.geometry import STD_MEAN, STD_SCALE
+    from core.data.geometry import STD_MEAN, STD_SCALE
+    from core.models.draem.detector import fuse_for_inference
 
     cfg = detector.model_config
     net = fuse_for_inference(detector.model).float().cpu()

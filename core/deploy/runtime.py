@@ -1,8 +1,8 @@
 """Detectors that run an exported folder (``core.deploy.export``) with onnxruntime or OpenVINO.
 
 They implement :class:`core.types.Detector`'s ``predict`` with the torch detectors'
-own pre- and post-processing (imported from ``core.draem``, ``core.geometry`` and
-``core.patchcore``): only the network itself runs in the other runtime.
+own pre- and post-processing (imported from ``core.models.draem.detector``, ``core.data.geometry`` and
+``core.models.patchcore.detector``): only the network itself runs in the other runtime.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class ExportedDetector:
         if self.method == "draem":
             self.config = ModelConfig.from_dict(self.manifest["config"])
         elif self.method == "patchcore":
-            from core.patchcore import PatchCoreConfig
+            from core.models.patchcore.detector import PatchCoreConfig
 
             self.config = PatchCoreConfig.from_dict(self.manifest["config"])
         else:
@@ -85,18 +85,18 @@ class ExportedDetector:
     def working_size(self, h: int, w: int) -> tuple[int, int]:
         """(H, W) at which the network sees an (h, w) image (the torch detector's rule)."""
         if self.method == "draem":
-            from core.geometry import working_size
+            from core.data.geometry import working_size
 
             return working_size(h, w, self.config)
-        from core.patchcore import working_size
+        from core.models.patchcore.detector import working_size
 
         return working_size(h, w, self.config)
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         """RGB uint8 (h, w, 3) -> (C, H, W) float32 in [0, 1] at the working size."""
         if self.method == "draem":
-            from core.draem import resize_like_simulator
-            from core.geometry import standardise
+            from core.data.geometry import standardise
+            from core.models.draem.detector import resize_like_simulator
 
             small = resize_like_simulator(image, self.working_size(*image.shape[:2]))
             if self.config.standardise:
@@ -104,7 +104,7 @@ class ExportedDetector:
             if self.config.in_channels == 1:
                 small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)[..., None]
         else:
-            from core.patchcore import PatchEmbedder
+            from core.models.patchcore.detector import PatchEmbedder
 
             small = PatchEmbedder.resize(types.SimpleNamespace(config=self.config), image)
         return np.ascontiguousarray(small.transpose(2, 0, 1), dtype=np.float32) / np.float32(255)
@@ -113,11 +113,11 @@ class ExportedDetector:
         """Graph output of one image -> :class:`Prediction` at the image's size."""
         shape = image.shape[:2]
         if self.method == "draem":
-            from core.geometry import to_original
+            from core.data.geometry import to_original
 
             out = amap if amap.shape == shape else np.clip(to_original(amap, shape), 0.0, 1.0)
         else:
-            from core.patchcore import _smooth_map
+            from core.models.patchcore.detector import _smooth_map
 
             size = self.working_size(*shape)
             out = _smooth_map(amap, size, shape, self.config.sigma)
@@ -134,7 +134,7 @@ class ExportedDetector:
         """One :class:`Prediction` per RGB uint8 (H, W, 3) image, in input order:
         ``anomaly_map`` (H, W) float32 at the image's size, ``score`` float,
         ``reconstruction`` None. Consecutive images of one working size are batched."""
-        from core.draem import _check_image
+        from core.models.draem.detector import _check_image
 
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")

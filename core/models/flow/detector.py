@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from core.config import Thresholds
+from core.data.geometry import to_original
 from core.errors import Cancelled, CheckpointError, DatasetError
-from core.geometry import to_original
 from core.models.flow.config import FlowConfig
 from core.models.flow.features import Features, flow_working_size, prepare
 from core.models.flow.network import FlowModel
@@ -103,7 +103,7 @@ class FlowDetector:
     @property
     def metadata(self) -> dict:
         """Checkpoint metadata: method, schema, preset, image size, data summary, created."""
-        from core.checkpoint import SCHEMA_VERSION
+        from core.io.checkpoint import SCHEMA_VERSION
 
         return {"method": self.method, "schema_version": SCHEMA_VERSION, **self._metadata}
 
@@ -168,13 +168,13 @@ class FlowDetector:
 
     def save(self, path: str) -> str:
         """Write a checkpoint atomically; return its SHA-256 hex digest."""
-        from core.checkpoint import save_checkpoint
+        from core.io.checkpoint import save_checkpoint
 
         return save_checkpoint(path, self.payload(self._metadata.get("steps", 0)))
 
     @classmethod
     def from_checkpoint(cls, payload: dict, device: str = "auto") -> FlowDetector:
-        """Rebuild from a payload of :func:`core.checkpoint.load_checkpoint`; raises
+        """Rebuild from a payload of :func:`core.io.checkpoint.load_checkpoint`; raises
         :class:`CheckpointError` for another method's or a damaged payload."""
         from core.device import resolve_device
 
@@ -201,6 +201,6 @@ class FlowDetector:
 
     @classmethod
     def load(cls, path: str, device: str = "auto") -> FlowDetector:
-        from core.checkpoint import load_checkpoint
+        from core.io.checkpoint import load_checkpoint
 
         return cls.from_checkpoint(load_checkpoint(path), device)

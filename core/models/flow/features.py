@@ -1,9 +1,9 @@
 """Images -> frozen EfficientNet-Lite0 features at strides 8 and 16, at the working size.
 
 Each image is scaled to its working size (aspect ratio kept, area at most
-``work_area**2``, never enlarged, sides multiples of 16: :func:`core.geometry.working_size`
-with ``keep_aspect``), standardised (:func:`core.geometry.standardise`: mean 128, std 40
-grey levels), then fed to the frozen ImageNet backbone (:mod:`core.backbone`, offline).
+``work_area**2``, never enlarged, sides multiples of 16: :func:`core.data.geometry.working_size`
+with ``keep_aspect``), standardised (:func:`core.data.geometry.standardise`: mean 128, std 40
+grey levels), then fed to the frozen ImageNet backbone (:mod:`core.models.backbone`, offline).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from core.geometry import standardise, to_working, working_size
+from core.data.geometry import standardise, to_working, working_size
 from core.models.flow.config import FlowConfig
 
 
@@ -37,7 +37,7 @@ class Features:
     -> ``{stride: (B, C_s, H / stride, W / stride) float32}`` on ``device``."""
 
     def __init__(self, config: FlowConfig, device: str = "cpu") -> None:
-        from core.backbone import FeatureExtractor, load_backbone
+        from core.models.backbone import FeatureExtractor, load_backbone
 
         self.device = device
         self.extractor = FeatureExtractor(load_backbone("efficientnet_lite0"), config.stages)
@@ -45,6 +45,6 @@ class Features:
         self.channels = dict(self.extractor.channels)
 
     def __call__(self, images: Sequence[np.ndarray]) -> dict[int, torch.Tensor]:
-        from core.backbone import to_tensor
+        from core.models.backbone import to_tensor
 
         return self.extractor(to_tensor(images).to(self.device))

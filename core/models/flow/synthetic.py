@@ -1,6 +1,6 @@
 """Synthetic anomalies for the flow's self-supervised term.
 
-A patch of another good image (or of a texture from an :class:`core.textures.AnomalySource`)
+A patch of another good image (or of a texture from an :class:`core.simulate.textures.AnomalySource`)
 is blended into a crop inside a rectangle, ellipse or Perlin-noise mask:
 ``out = (1 - b * m) * crop + b * m * patch`` with ``b`` uniform in [0.3, 1].  The patch is
 randomly mirrored, rotated by a multiple of 90 degrees and brightness-shifted, so it is
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from core.geometry import random_crop
-from core.perlin import rand_perlin_2d
+from core.data.geometry import random_crop
+from core.simulate.perlin import rand_perlin_2d
 
 SHAPES = ("rectangle", "ellipse", "perlin")
 

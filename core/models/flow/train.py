@@ -14,7 +14,7 @@ get a synthetic anomaly (:mod:`core.models.flow.synthetic`).  The loss is
 * ``total = nll_normal + ssl_weight * nll_synthetic``.
 
 Adam with a short linear warm-up then cosine decay to a tenth over the budget; gradient
-norm clipped at 1.  Thresholds come from held-out good images (``core.thresholds``).
+norm clipped at 1.  Thresholds come from held-out good images (``core.evaluate.thresholds``).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from core.config import Thresholds
+from core.data.geometry import random_crop
 from core.errors import ConfigError, DatasetError, TrainingError
-from core.geometry import random_crop
 from core.models.flow.config import FlowConfig
 from core.models.flow.detector import FlowDetector, _check_image, image_score, nll_map, smooth
 from core.models.flow.features import Features, prepare
@@ -113,8 +113,8 @@ def flow_losses(out, n_clean: int, masks: Sequence[np.ndarray], config: FlowConf
 
 def calibrate(det: FlowDetector, good: Sequence[np.ndarray], note: str) -> Thresholds:
     """Image threshold = 99th percentile of the good images' scores, pixel threshold =
-    99.9th percentile of their map pixels (``core.thresholds``)."""
-    from core.thresholds import from_good_scores, pixel_from_good_maps
+    99.9th percentile of their map pixels (``core.evaluate.thresholds``)."""
+    from core.evaluate.thresholds import from_good_scores, pixel_from_good_maps
 
     preds = det.predict(list(good))
     img = from_good_scores([p.score for p in preds], 99.0)
@@ -146,9 +146,9 @@ def fit_flow(
     ``cancelled``).  Raises :class:`DatasetError` for no/invalid images and
     :class:`TrainingError` when the loss stops being finite.
     """
-    from core.checkpoint import load_checkpoint
+    from core.data.images import split_held_out
     from core.device import resolve_device
-    from core.images import split_held_out
+    from core.io.checkpoint import load_checkpoint
 
     images = list(images)
     if not images:
@@ -165,7 +165,7 @@ def fit_flow(
     prepared = [prepare(im, config) for im in images]
     source = None
     if request.options.get("anomaly_source"):
-        from core.textures import FolderSource
+        from core.simulate.textures import FolderSource
 
         source = FolderSource(request.options["anomaly_source"])
     features = Features(config, device)
@@ -198,7 +198,7 @@ def fit_flow(
     def save(status: str) -> None:
         det._metadata.update(steps=step, status=status)
         det.model.eval()
-        from core.checkpoint import save_checkpoint
+        from core.io.checkpoint import save_checkpoint
 
         save_checkpoint(request.out_path, det.payload(step, opt.state_dict()))
 

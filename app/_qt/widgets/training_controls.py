@@ -1,0 +1,213 @@
+"""The training settings form: method, backbone (PatchCore), preset, device, budget, batch,
+seed, expected time, buttons."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QVBoxLayout,
+)
+
+from app._qt.widgets.common import SPACING, button
+from app.components import training as tr
+from app.components.project import TrainingSettings
+from core.registry import get_method, method_names
+
+#: (minimum, maximum, decimals) of the budget box per unit.
+BUDGET_LIMITS = {"steps": (1, 1_000_000, 0), "epochs": (1, 100_000, 0), "minutes": (0.1, 10_000, 1)}
+#: The value a budget unit starts at when the user switches to it.
+BUDGET_DEFAULTS = {"steps": 2000, "epochs": 100, "minutes": 10}
+#: PatchCore backbones offered (``core.models.backbone.load_backbone`` names); all but the
+#: first need a local ImageNet weights file.
+BACKBONES = [
+    ("efficientnet_lite0", "EfficientNet-Lite0 (installed)"),
+    ("torchvision:wide_resnet50_2", "WideResNet-50 (the paper's; weights file)"),
+    ("torchvision:resnet18", "ResNet-18 (weights file)"),
+    ("timm:efficientnet_b0", "EfficientNet-B0 (timm; weights file)"),
+]
+
+
+def _combo(items: list[tuple[str, str]], tip: str) -> QComboBox:
+    c = QComboBox()
+    for key, text in items:
+        c.addItem(text, key)
+    c.setToolTip(tip)
+    return c
+
+
+class TrainingControls(QGroupBox):
+    """Shows a :class:`TrainingSettings`; ``edited`` when the user changes a control."""
+
+    edited = Signal()
+
+    def __init__(self, devices: dict[str, bool], parent=None) -> None:
+        super().__init__("Training", parent)
+        dev = tr.device_kind("auto", devices).upper()
+        self.method = _combo(
+            [(name, get_method(name).label) for name in method_names()],
+            "Detection method: DRÆM learns from simulated defects; PatchCore memorises good patches",
+        )
+        self.backbone = _combo(
+            BACKBONES, "PatchCore's ImageNet network; nothing is downloaded, so others need a file"
+        )
+        self.weights = QLineEdit()
+        self.weights.setPlaceholderText("ImageNet weights (.pth / .safetensors)")
+        self.weights.setToolTip(
+            "A local state_dict for the chosen backbone; the model records its SHA-256"
+        )
+        self.browse_btn = button("…", "Choose the backbone's weights file", self._browse)
+        self.preset = _combo(
+            [
+                ("auto", f"Automatic ({tr.resolve_preset('auto', devices)} on {dev})"),
+                ("paper", "Paper (97 M parameters, for a GPU)"),
+                ("compact", "Compact (minutes on a CPU)"),
+            ],
+            "Network size: the paper's, or the compact one that trains in minutes on a CPU",
+        )
+        cuda = "CUDA GPU" + ("" if devices.get("cuda") else " (not present)")
+        self.device = _combo(
+            [("auto", f"Automatic ({dev})"), ("cpu", "CPU"), ("cuda", cuda)],
+            "Where to train (CUDA only when a GPU is present)",
+        )
+        self.device.model().item(2).setEnabled(bool(devices.get("cuda")))
+        self.budget_kind = _combo(
+            [("steps", "Steps"), ("epochs", "Epochs"), ("minutes", "Minutes")],
+            "Budget unit: optimiser steps, passes over the good images, or wall-clock minutes",
+        )
+        self.budget = QDoubleSpinBox()
+        self.budget.setToolTip("How long to train, in the chosen unit")
+        self.budget.setKeyboardTracking(False)
+        self.batch = QSpinBox()
+        self.batch.setRange(1, 256)
+        self.batch.setToolTip("Images per training step")
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setToolTip("Random seed: the same seed and data give the same model")
+        self.expected = QLabel()
+        self.expected.setObjectName("summary")
+        self.expected.setWordWrap(True)
+        self.expected.setToolTip("Estimated from earlier runs on this project, or typical speeds")
+        self.start_btn = button(
+            "Start", "Train a new model on the good images", None, "Ctrl+Return"
+        )
+        self.cancel_btn = button(
+            "Cancel", "Stop training; the last checkpoint is kept", None, "Esc"
+        )
+        self.resume_btn = button(
+            "Resume", "Continue the model in use (cancelled) from its checkpoint"
+        )
+
+        form = QFormLayout()
+        form.setSpacing(SPACING)
+        brow = QHBoxLayout()
+        brow.addWidget(self.budget, 1)
+        brow.addWidget(self.budget_kind)
+        wrow = QHBoxLayout()
+        wrow.addWidget(self.weights, 1)
+        wrow.addWidget(self.browse_btn)
+        form.addRow("Method", self.method)
+        form.addRow("Backbone", self.backbone)
+        form.addRow("Weights", wrow)
+        form.addRow("Preset", self.preset)
+        form.addRow("Device", self.device)
+        form.addRow("Budget", brow)
+        form.addRow("Batch size", self.batch)
+        form.addRow("Seed", self.seed)
+        form.addRow("Expected", self.expected)
+        buttons = QHBoxLayout()
+        for b in (self.start_btn, self.cancel_btn, self.resume_btn):
+            buttons.addWidget(b)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addLayout(buttons)
+        lay.addStretch(1)
+        self.setFixedWidth(380)
+        self._loading = False
+        for w in (self.method, self.backbone, self.preset, self.device, self.budget_kind):
+            w.currentIndexChanged.connect(self._changed)
+        self.weights.editingFinished.connect(self._changed)
+        for w in (self.budget, self.batch, self.seed):
+            w.valueChanged.connect(self._changed)
+
+    def _changed(self, *_a) -> None:
+        if not self._loading:
+            self.edited.emit()
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Backbone weights", "", "Weights (*.pth *.pt *.safetensors);;All files (*)"
+        )
+        if path:
+            self.weights.setText(path)
+            self._changed()
+
+    def load(self, s: TrainingSettings) -> None:
+        """Settings → controls (no ``edited``)."""
+        self._loading = True
+        for combo, key in (
+            (self.method, s.method),
+            (self.backbone, s.backbone),
+            (self.preset, s.preset),
+            (self.device, s.device),
+        ):
+            combo.setCurrentIndex(max(0, combo.findData(key)))
+        self.budget_kind.setCurrentIndex(self.budget_kind.findData(s.budget_kind))
+        lo, hi, dec = BUDGET_LIMITS[s.budget_kind]
+        self.budget.setDecimals(dec)
+        self.budget.setRange(lo, hi)
+        self.budget.setValue(s.budget_value)
+        self.batch.setValue(s.batch_size)
+        self.seed.setValue(s.seed)
+        self.weights.setText(s.backbone_weights)
+        self._loading = False
+
+    def read(self, current: TrainingSettings) -> TrainingSettings:
+        """Controls → settings (raises ``ConfigError`` when invalid).
+
+        Switching the budget unit starts from that unit's default value.
+        """
+        kind = self.budget_kind.currentData()
+        value = self.budget.value() if kind == current.budget_kind else BUDGET_DEFAULTS[kind]
+        return TrainingSettings(
+            self.method.currentData(),
+            self.preset.currentData(),
+            self.device.currentData(),
+            kind,
+            value,
+            self.batch.value(),
+            self.seed.value(),
+            self.backbone.currentData(),
+            self.weights.text().strip(),
+        )
+
+    def set_state(
+        self,
+        *,
+        running: bool,
+        can_start: bool,
+        can_resume: bool,
+        options: tuple[str, ...],
+        trains: bool,
+    ) -> None:
+        """Enable what makes sense: nothing is editable while a run is going; a control
+        is live only when the chosen method takes its option (budgets: methods that train)."""
+        training_only = (self.budget, self.budget_kind, self.batch)
+        for w in (self.method, self.device, self.seed, *training_only):
+            w.setEnabled(not running and (trains or w not in training_only))
+        self.preset.setEnabled(not running and "preset" in options)
+        self.backbone.setEnabled(not running and "backbone" in options)
+        own_file = self.backbone.currentData() != "efficientnet_lite0"
+        for w in (self.weights, self.browse_btn):
+            w.setEnabled(not running and "backbone_weights" in options and own_file)
+        self.start_btn.setEnabled(not running and can_start)
+        self.cancel_btn.setEnabled(running)
+        self.resume_btn.setEnabled(not running and can_resume)

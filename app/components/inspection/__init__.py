@@ -1,0 +1,1 @@
+"""Qt-free model of the inspection workflow: items, thresholds, verdicts, labels, stores, jobs."""

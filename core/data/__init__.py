@@ -1,0 +1,1 @@
+"""Images and data sets: file I/O, pre-read checks, working geometry, foreground masks."""

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, threshold suggestions, ground-truth checks and batch inspection."""

@@ -1,0 +1,193 @@
+"""Threshold suggestions for the image score and the pixel anomaly map.
+
+Decision rule everywhere: an image (or pixel) is NG / defective iff ``score >= threshold``.
+
+Rules
+  * :func:`from_good_scores` - a high percentile of the scores of good images only.  This
+    is the rule for a fresh line where no defective sample exists yet ([anomalib]'s
+    F1-adaptive threshold needs defects and degenerates without them).
+  * :func:`f1_optimal` - the threshold of maximum F1 on labelled images ([anomalib]
+    ``F1AdaptiveThreshold``): the observed score where F1 peaks.
+  * :func:`no_missed_defect` - the lowest defective score, i.e. the highest threshold at
+    which every labelled defect is NG (recall 1); fewest false alarms under that constraint.
+  * :func:`pixel_from_good_maps` - a high percentile of all pixels of good images' maps.
+
+Every rule returns a :class:`ThresholdSuggestion` whose ``detail`` explains the value in
+words for the user; a rule that cannot apply raises :class:`core.errors.EvaluationError`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.errors import EvaluationError
+from core.evaluate.metrics import DEFAULT_MAX_PIXELS, confusion_at, f1_max
+
+_SEED = 0
+
+
+@dataclass(frozen=True)
+class ThresholdSuggestion:
+    """A suggested threshold: ``value`` (NG iff score >= value), the ``rule`` id
+    (``good-percentile``, ``f1-optimal``, ``no-missed-defect``, ``pixel-good-percentile``)
+    and a one-line human-readable ``detail``."""
+
+    value: float
+    rule: str
+    detail: str
+
+
+def _scores(scores, what: str = "scores") -> np.ndarray:
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 1:
+        raise EvaluationError(f"{what} must be a 1-D sequence, got shape {s.shape}")
+    if not np.isfinite(s).all():
+        raise EvaluationError(f"{int((~np.isfinite(s)).sum())} of the {what} are NaN or infinite")
+    return s
+
+
+def _percentile(p: float) -> float:
+    try:
+        value = float(p)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not 0.0 <= value <= 100.0:
+        raise EvaluationError(f"percentile must be in [0, 100], got {p!r}")
+    return value
+
+
+def _labelled(labels, scores) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(labels)
+    s = _scores(scores)
+    if y.shape != s.shape:
+        raise EvaluationError(f"{y.size} labels but {s.size} scores")
+    if y.size and not np.isin(y, (0, 1)).all():
+        raise EvaluationError("labels must be 0 (good) or 1 (defective)")
+    if not (y == 1).any():
+        raise EvaluationError(
+            "this rule needs at least one image labelled defective; "
+            "use the good-image percentile rule instead"
+        )
+    return y.astype(np.int64), s
+
+
+def from_good_scores(scores, percentile: float = 99.0, margin: float = 0.0) -> ThresholdSuggestion:
+    """Threshold at the ``percentile``-th percentile of good image scores, plus ``margin``.
+
+    Args:
+        scores: (N,) image scores of good images, N >= 1.
+        percentile: in [0, 100]; linear interpolation between order statistics (numpy).
+        margin: added on the score scale (>= 0 makes the rule stricter against false alarms).
+
+    If the value equals one of the good scores it is moved to the next float above it, so
+    that image stays OK: with ``percentile=100`` (or a single good image) no good image is NG.
+    Expected false-alarm rate on similar good images: about ``(100 - percentile) %``.
+    """
+    s = _scores(scores, "good scores")
+    if s.size == 0:
+        raise EvaluationError("at least one good image score is needed to suggest a threshold")
+    p = _percentile(percentile)
+    if not math.isfinite(margin):
+        raise EvaluationError(f"margin must be finite, got {margin}")
+    value = float(np.percentile(s, p)) + float(margin)
+    if (s == value).any():
+        value = float(np.nextafter(value, math.inf))
+    n_ng = int((s >= value).sum())
+    detail = (
+        f"{p:g}th percentile of {s.size} good image score(s)"
+        + (f" + margin {margin:g}" if margin else "")
+        + f"; {n_ng} of them would be NG"
+    )
+    return ThresholdSuggestion(value, "good-percentile", detail)
+
+
+def f1_optimal(labels, scores) -> ThresholdSuggestion:
+    """Threshold of maximum F1 on labelled images (``labels`` (N,) in {0, 1}, ``scores`` (N,)).
+
+    The value is the observed score at which F1 peaks ([anomalib] F1-adaptive threshold).
+    Needs at least one defective label.
+    """
+    y, s = _labelled(labels, scores)
+    res = f1_max(y, s)
+    c = confusion_at(y, s, res.threshold)
+    detail = (
+        f"max F1 {res.f1:.3f} (precision {c.precision:.3f}, recall {c.recall:.3f}) on "
+        f"{y.size} labelled image(s), {int(y.sum())} defective"
+    )
+    return ThresholdSuggestion(res.threshold, "f1-optimal", detail)
+
+
+def no_missed_defect(labels, scores) -> ThresholdSuggestion:
+    """The lowest score of a defective image: the highest threshold with recall 1.
+
+    With ``score >= threshold`` as NG every labelled defect is caught; the good images
+    scoring at or above it are the false alarms reported in ``detail``.
+    """
+    y, s = _labelled(labels, scores)
+    value = float(s[y == 1].min())
+    c = confusion_at(y, s, value)
+    n_good = int((y == 0).sum())
+    detail = (
+        f"lowest of {int(y.sum())} defective score(s): all defects NG, "
+        f"{c.fp} of {n_good} good image(s) NG"
+    )
+    return ThresholdSuggestion(value, "no-missed-defect", detail)
+
+
+def pixel_from_good_maps(
+    maps: Sequence[np.ndarray],
+    percentile: float = 99.9,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> ThresholdSuggestion:
+    """Pixel threshold at the ``percentile``-th percentile of all pixels of good maps.
+
+    Args:
+        maps: anomaly maps of good images, each (H, W) float, sizes may differ.
+        percentile: in [0, 100].
+        max_pixels: above this many pixels in total, each image contributes a seeded
+            uniform random subsample in proportion to its size (memory stays bounded).
+    """
+    p = _percentile(percentile)
+    if len(maps) == 0:
+        raise EvaluationError("at least one good anomaly map is needed for a pixel threshold")
+    if max_pixels < 1:
+        raise EvaluationError(f"max_pixels must be >= 1, got {max_pixels}")
+    arrays = [np.asarray(a, dtype=np.float32) for a in maps]
+    for i, a in enumerate(arrays):
+        if a.ndim != 2 or a.size == 0:
+            raise EvaluationError(
+                f"anomaly map {i} must be a non-empty (H, W) array, got {a.shape}"
+            )
+        if not np.isfinite(a).all():
+            raise EvaluationError(f"anomaly map {i} contains NaN or infinite values")
+    total = sum(a.size for a in arrays)
+    if total <= max_pixels:
+        values = np.concatenate([a.ravel() for a in arrays])
+    else:
+        frac = max_pixels / total
+        rng = np.random.default_rng(_SEED)
+        values = np.concatenate(
+            [
+                a.ravel()[rng.choice(a.size, size=max(1, round(frac * a.size)), replace=False)]
+                for a in arrays
+            ]
+        )
+    value = float(np.percentile(values, p))
+    detail = f"{p:g}th percentile of {total} pixel(s) in {len(arrays)} good anomaly map(s)"
+    if values.size < total:
+        detail += f" (estimated from {values.size} sampled pixels)"
+    return ThresholdSuggestion(value, "pixel-good-percentile", detail)
+
+
+__all__ = [
+    "ThresholdSuggestion",
+    "f1_optimal",
+    "from_good_scores",
+    "no_missed_defect",
+    "pixel_from_good_maps",
+]

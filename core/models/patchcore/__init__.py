@@ -1,0 +1,78 @@
+"""PatchCore as a registered method: a memory bank of patch features, no training loop."""
+
+from __future__ import annotations
+
+from core.registry import FitRequest, MethodSpec
+
+
+def _config_cls():
+    from core.models.patchcore.detector import PatchCoreConfig
+
+    return PatchCoreConfig
+
+
+def fit(images, config, request: FitRequest):
+    """Fit the memory bank on ``images`` and save it to ``request.out_path``.
+
+    ``held_out`` is not needed: PatchCore calibrates its thresholds by leaving each
+    good image out of its own search.
+    """
+    from core.models.patchcore.detector import fit_patchcore
+
+    det = fit_patchcore(
+        images,
+        config=config,
+        seed=request.seed,
+        on_progress=request.on_progress,
+        should_stop=request.should_stop,
+        data_summary=request.data_summary,
+    )
+    det.save(request.out_path)
+    return det, None
+
+
+def from_checkpoint(payload: dict, device: str = "auto"):
+    from core.models.patchcore.detector import PatchCoreDetector
+
+    return PatchCoreDetector.from_checkpoint(payload)
+
+
+def default_config(kind: str):
+    return _config_cls()()
+
+
+def make_config(options: dict, kind: str):
+    """A PatchCoreConfig from the options; a named weights file must exist."""
+    from pathlib import Path
+
+    from core.errors import ConfigError
+
+    config = _config_cls()(**options)
+    if config.backbone != default_config(kind).backbone and not config.backbone_weights:
+        raise ConfigError(
+            f"the {config.backbone} backbone needs a local ImageNet weights file (nothing is "
+            "downloaded): choose its weights file"
+        )
+    if config.backbone_weights and not Path(config.backbone_weights).is_file():
+        raise ConfigError(f"backbone weights file not found: {config.backbone_weights}")
+    return config
+
+
+def describe(config) -> str:
+    return f"PatchCore ({config.backbone}, coreset ratio {config.coreset_ratio:g})"
+
+
+SPEC = MethodSpec(
+    name="patchcore",
+    label="PatchCore (fitted, no training loop)",
+    config_cls=_config_cls(),
+    fit=fit,
+    from_checkpoint=from_checkpoint,
+    default_config=default_config,
+    title="PatchCore",
+    options=("backbone", "backbone_weights", "coreset_ratio"),
+    make_config=make_config,
+    describe=describe,
+    variant=lambda config: config.backbone,
+    trains=False,
+)
