@@ -58,6 +58,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from core.errors import Cancelled, CoreError
+from core.progress import RateGate
 
 log = logging.getLogger(__name__)
 
@@ -125,18 +126,15 @@ class _Thread(QThread):
         self._args = args
         self._kwargs = kwargs
         self._stop = stop
-        self._min_dt = 0.0 if progress_hz <= 0 else 1.0 / progress_hz
+        self._gate = RateGate(0.0 if progress_hz <= 0 else 1.0 / progress_hz)
         self._keep = keep
         self._pass_callbacks = pass_callbacks
-        self._last_emit = float("-inf")
         self._pending: object | None = None
 
     def _on_progress(self, report: object) -> None:
         """Called by the core function (worker thread); throttles to ``progress_hz``."""
-        now = time.monotonic()
-        if self._keep(report) or now - self._last_emit >= self._min_dt:
+        if self._gate(self._keep(report)):
             self._pending = None
-            self._last_emit = now
             self.messages.put(("progress", report))
         else:
             self._pending = report

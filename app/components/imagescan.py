@@ -8,7 +8,6 @@ uses), so a file listed as corrupt here is exactly a file training would skip.
 from __future__ import annotations
 
 import os
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import numpy as np
 
 from core.data.images import list_images, load_image
 from core.errors import Cancelled, ImageLoadError
+from core.progress import RateGate
 from core.types import FailedImage, ProgressCallback, StopCallback, ignore_progress, never_stop
 
 THUMB_SIDE = 112
@@ -123,7 +123,8 @@ def scan_images(
     infos: list[ImageInfo] = []
     failures: list[FailedImage] = []
     sent_i = sent_f = 0
-    last = time.monotonic()
+    report = RateGate(report_every_s)
+    report.restart()  # the first report after one interval: results come in batches
     total = len(paths)
     for i, path in enumerate(paths):
         if should_stop():
@@ -134,9 +135,7 @@ def scan_images(
             failures.append(FailedImage(str(path), exc.reason))
         except MemoryError:
             failures.append(FailedImage(str(path), "image too large to load"))
-        now = time.monotonic()
-        if now - last >= report_every_s or i + 1 == total:
-            last = now
+        if report(i + 1 == total):
             on_progress(
                 ScanProgress(
                     i + 1,

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,9 +36,9 @@ import cv2
 import numpy as np
 
 from core.errors import Cancelled, DatasetError, ImageLoadError
+from core.progress import ProgressThrottle
 from core.types import (
     FailedImage,
-    Progress,
     ProgressCallback,
     StopCallback,
     ignore_progress,
@@ -248,21 +247,6 @@ def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 # --------------------------------------------------------------------- batches
-class ProgressThrottle:
-    """Forward :class:`Progress` at most every ``interval`` seconds (and always the last)."""
-
-    def __init__(self, callback: ProgressCallback, interval: float = 0.1) -> None:
-        self._cb = callback
-        self._interval = interval
-        self._last = float("-inf")
-
-    def __call__(self, done: int, total: int, message: str = "", *, force: bool = False) -> None:
-        now = time.monotonic()
-        if force or done >= total or now - self._last >= self._interval:
-            self._last = now
-            self._cb(Progress(done=done, total=total, message=message))
-
-
 def load_images(
     paths: Sequence[str | os.PathLike],
     on_progress: ProgressCallback = ignore_progress,

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.data.images import MvtecCategory, ProgressThrottle, expand_paths, load_image
+from core.data.images import MvtecCategory, expand_paths, load_image
 from core.errors import Cancelled, CoreError, DatasetError, ImageLoadError
+from core.progress import ProgressThrottle
 from core.types import (
     Detector,
     FailedImage,

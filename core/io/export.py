@@ -17,7 +17,6 @@ import errno
 import json
 import math
 import os
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +29,8 @@ import numpy as np
 from core import __version__
 from core.config import Thresholds
 from core.errors import Cancelled, CoreError, ExportError
-from core.types import Progress, ProgressCallback, StopCallback, ignore_progress, never_stop
+from core.progress import ProgressThrottle
+from core.types import ProgressCallback, StopCallback, ignore_progress, never_stop
 
 FORMAT = "draem-workstation-export"
 SCHEMA_VERSION = 1
@@ -259,7 +259,7 @@ def export_batch(
             labels = np.empty(n, np.int8)
             shapes = np.empty((n, 2), np.int32)
             paths: list[str] = []
-            last = 0.0
+            report = ProgressThrottle(on_progress)
             for i in range(n):
                 if should_stop():
                     raise Cancelled(f"export cancelled; {target.name} was not changed")
@@ -271,10 +271,7 @@ def export_batch(
                 labels[i] = -1 if rec.label is None else rec.label
                 shapes[i] = np.shape(rec.image)[:2]
                 paths.append(str(rec.path))
-                now = time.monotonic()
-                if now - last >= 0.1 or i == n - 1:
-                    on_progress(Progress(i + 1, n, f"exported {i + 1}/{n}"))
-                    last = now
+                report(i + 1, n, f"exported {i + 1}/{n}")
             _put(f, "scores", scores)
             verdicts = [_verdict(s, thresholds.image) for s in scores]
             f.create_dataset("verdicts", data=np.array(verdicts, dtype=object), dtype=_STR)

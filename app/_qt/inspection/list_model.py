@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPixmap
+from PySide6.QtGui import QBrush, QColor, QFont, QPixmap
 
+from app._qt.widgets.common import FAIL_RGB, PASS_RGB, to_qimage
 from app.components.inspection.model import LABEL_DEFECT, LABEL_OK, InspectionState
 
 COL_IMAGE, COL_SCORE, COL_VERDICT, COL_LABEL = range(4)
@@ -27,18 +28,11 @@ HEADER_TIPS = (
 )
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
-# Pass/fail colours used across the inspection views (colour-blind-safe pair).
-FAIL_COLOUR = QColor(214, 39, 40)
-PASS_COLOUR = QColor(44, 160, 44)
-FAIL_TINT = QColor(214, 39, 40, 40)
-PASS_TINT = QColor(44, 160, 44, 28)
-
-
-def to_qimage(rgb: np.ndarray) -> QImage:
-    """(H, W, 3) uint8 RGB -> an owning QImage (copied)."""
-    a = np.ascontiguousarray(rgb, dtype=np.uint8)
-    h, w = a.shape[:2]
-    return QImage(a.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+# the application's pass/fail colours (app._qt.widgets.common), as text and as row tints
+FAIL_COLOUR = QColor(*FAIL_RGB)
+PASS_COLOUR = QColor(*PASS_RGB)
+FAIL_TINT = QColor(*FAIL_RGB, 40)
+PASS_TINT = QColor(*PASS_RGB, 28)
 
 
 class ItemTableModel(QAbstractTableModel):
@@ -169,5 +163,4 @@ __all__ = [
     "COL_VERDICT",
     "SORT_ROLE",
     "ItemTableModel",
-    "to_qimage",
 ]

@@ -75,6 +75,7 @@ from core.models.draem.train_parts import (
     resolve_device,
     seed_everything,
 )
+from core.progress import REPORT_INTERVAL_S, RateGate
 from core.types import (
     StopCallback,
     TrainProgress,
@@ -83,7 +84,6 @@ from core.types import (
     never_stop,
 )
 
-REPORT_INTERVAL_S = 0.1  # progress at most 10 Hz
 _GRAY = torch.tensor([0.299, 0.587, 0.114])  # cv2 RGB2GRAY weights (as DraemDetector)
 _PARTS = ("l2", "ssim", "focal", "total")
 
@@ -211,8 +211,10 @@ class _Run:
         stream = make_loader(self.images, sim, tc.batch_size, tc.num_workers, seed,
                              start_index=self.step * tc.batch_size, pin_memory=self.device == "cuda")  # fmt: skip
         step0, elapsed0, wait0, t0 = self.step, self.elapsed, self.wait_s, time.perf_counter()
-        last_report = last_preview = -math.inf
-        last_ckpt, sums, n_sum = t0, {}, 0
+        report, preview_due = RateGate(REPORT_INTERVAL_S), RateGate(tc.preview_every_s)
+        ckpt_due = RateGate(tc.checkpoint_every_s)
+        ckpt_due.restart()
+        sums, n_sum = {}, 0
         self.model.train()
         try:
             while True:
@@ -234,18 +236,16 @@ class _Run:
                 n_sum += 1
                 now = time.perf_counter()
                 self.elapsed = elapsed0 + now - t0
-                if now - last_ckpt >= tc.checkpoint_every_s:
+                if ckpt_due():
                     self.save("running")
-                    last_ckpt = time.perf_counter()
+                    ckpt_due.restart()  # the next one a full interval after this save
                 done = self.budget.fraction(self.step, self.elapsed) >= 1.0
-                if now - last_report >= REPORT_INTERVAL_S or done:
-                    preview = None
-                    if now - last_preview >= tc.preview_every_s:
-                        preview, last_preview = make_preview(*outputs), now
+                if report(done):
+                    preview = make_preview(*outputs) if preview_due() else None
                     means = {k: v / n_sum for k, v in sums.items()}
                     rate = (self.step - step0) / max(now - t0, 1e-9)
                     on_progress(self._progress(means, lr, rate, preview))
-                    sums, n_sum, last_report = {}, 0, now
+                    sums, n_sum = {}, 0
         finally:
             stream.close()
 

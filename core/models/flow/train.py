@@ -36,6 +36,7 @@ from core.models.flow.detector import FlowDetector, _check_image, image_score, n
 from core.models.flow.features import Features, prepare
 from core.models.flow.network import FlowModel
 from core.models.flow.synthetic import feature_mask, foreign_patch, synthesize
+from core.progress import RateGate
 from core.types import TrainPreview, TrainProgress, TrainResult
 
 #: budget when the request gives none
@@ -204,8 +205,9 @@ def fit_flow(
 
     n_syn = config.batch_size // 2 if config.ssl_weight > 0 else 0
     n_clean = config.batch_size - n_syn
-    t0 = last_report = last_save = time.monotonic()
-    last_preview = -math.inf
+    t0 = time.monotonic()
+    report, preview_due, save_due = RateGate(), RateGate(PREVIEW_EVERY_S), RateGate(SAVE_EVERY_S)
+    save_due.restart(t0)
     start_step, status = step, "finished"
     running: dict[str, list[float]] = {"nll_normal": [], "nll_synthetic": [], "total": []}
     history: dict[str, list[float]] = {k: [] for k in running}
@@ -242,16 +244,15 @@ def fit_flow(
         for k, v in losses.items():
             running[k].append(float(v.detach()))
         now = time.monotonic()
-        if now - last_report >= 0.1:
+        if report(now=now):
             preview = None
-            if n_syn and now - last_preview >= PREVIEW_EVERY_S:
+            if n_syn and preview_due(now=now):
                 with torch.no_grad():
                     nll = nll_map(
                         {s: (z[n_clean:][:1], v[n_clean:][:1]) for s, (z, v) in out.items()},
                         crops[0].shape[:2],
                     )
                 preview = _preview(crops[n_clean], masks[0], nll[0].detach().cpu().numpy(), config)
-                last_preview = now
             final = {k: float(np.mean(v)) for k, v in running.items()}
             for k, v in final.items():
                 history[k].append(v)
@@ -272,10 +273,8 @@ def fit_flow(
                     message="training the flow",
                 )
             )
-            last_report = now
-        if now - last_save >= SAVE_EVERY_S:
+        if save_due(now=now):
             save("running")
-            last_save = now
     if any(running.values()):
         final = {k: float(np.mean(v)) for k, v in running.items() if v}
     good = held_out or images

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from core.errors import Cancelled, ConfigError
+from core.progress import RateGate
 from core.types import Progress, ProgressCallback, StopCallback, ignore_progress, never_stop
 
 
@@ -97,16 +98,14 @@ class _Ticker:
 
     def __init__(self, total: int, on_progress: ProgressCallback, should_stop: StopCallback):
         self.total, self.on_progress, self.should_stop = total, on_progress, should_stop
-        self.last = 0.0
+        self.gate = RateGate()
 
     def __call__(self, done: int) -> None:
         if done % 64 and done != self.total:
             return
         if self.should_stop():
             raise Cancelled(f"coreset selection cancelled after {done} of {self.total} picks")
-        now = time.monotonic()
-        if now - self.last >= 0.1 or done == self.total:
-            self.last = now
+        if self.gate(done == self.total):
             self.on_progress(Progress(done, self.total, "selecting coreset"))
 
 

@@ -412,7 +412,6 @@ def fit_patchcore(
     calibration).  Raises :class:`DatasetError` for no/invalid images and
     :class:`Cancelled` when ``should_stop()`` turns True.
     """
-    from core.data.images import ProgressThrottle
     from core.data.images import data_summary as summarise
     from core.models.patchcore.coreset import (
         MemoryIndex,
@@ -420,6 +419,7 @@ def fit_patchcore(
         greedy_coreset,
         projection_matrix,
     )
+    from core.progress import ProgressThrottle
 
     cfg = config or PatchCoreConfig()
     images = list(images)
