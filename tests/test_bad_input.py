@@ -627,7 +627,7 @@ def test_full_disk_during_export_is_one_error(capsys, tmp_path, folder, fake_mod
 
 
 def test_stale_temp_files_are_removed_by_the_next_export(capsys, tmp_path, folder, fake_model):
-    from core.io.tempfiles import OLD_FORM_AGE_S
+    from core.io.files import OLD_FORM_AGE_S
 
     dead = tmp_path / ".r.h5.4194399-0123456789ab.tmp"  # above Linux's largest pid
     live = tmp_path / f".r.h5.{os.getpid()}-0123456789ab.tmp"

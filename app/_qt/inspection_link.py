@@ -16,13 +16,12 @@ Works with any panel; without E2's ``state`` it does nothing.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 
 from PySide6.QtCore import QObject, Signal
 
 from app._qt.project_qt import ProjectAdapter
 from app.components.project import BatchEntry
+from core.io.files import atomic_write
 
 BATCH_NAME = "inspection"
 LABEL_NAMES = {0: "good", 1: "defect"}
@@ -53,11 +52,8 @@ class InspectionLink(QObject):
         snapshot = state.to_dict()
         file = p.batches_dir / f"{BATCH_NAME}.json"
         try:
-            p.batches_dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".batch-", suffix=".json", dir=p.batches_dir)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            with atomic_write(file) as tmp, open(tmp, "w", encoding="utf-8") as fh:
                 json.dump(snapshot, fh)
-            os.replace(tmp, file)
         except OSError as exc:
             self.status_message.emit(f"Cannot save the inspected batch to {file}: {exc}")
             return

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
@@ -32,6 +31,7 @@ from typing import Any
 
 from core.config import SimulatorConfig, Thresholds, TrainConfig
 from core.errors import ConfigError
+from core.io.files import atomic_write
 from core.registry import get_method, make_config, method_names
 
 FILE_NAME = "project.json"
@@ -352,11 +352,8 @@ class Project:
     def save(self) -> Path:
         """Write ``project.json`` atomically (temp file + rename). Returns its path."""
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".project-", suffix=".json", dir=self.root)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            with atomic_write(self.file) as tmp, open(tmp, "w", encoding="utf-8") as fh:
                 json.dump(self.to_dict(), fh, indent=2, sort_keys=False)
-            os.replace(tmp, self.file)
         except OSError as exc:
             raise ProjectError(
                 f"cannot save the project to {self.root}: {exc.strerror or exc}"

@@ -14,10 +14,8 @@ damages an existing checkpoint.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from typing import Any
 import torch
 
 from core.errors import CheckpointError
+from core.io.files import atomic_write, file_sha256
 from core.registry import method_names
 
 FORMAT = "draem-workstation-checkpoint"
@@ -52,15 +51,6 @@ def _check_plain(obj: Any, where: str) -> None:
     )
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 hex digest of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> str:
     """Write ``payload`` atomically to ``path``; return the file's SHA-256 hex digest.
 
@@ -78,23 +68,12 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> str:
     data = {**payload, "format": FORMAT, "schema_version": SCHEMA_VERSION}
     _check_plain(data, "payload")
     data = _to_cpu(data)
-    path = Path(path)
-    tmp_name = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            torch.save(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        digest = file_sha256(tmp_name)
-        os.replace(tmp_name, path)
-        tmp_name = None
+        with atomic_write(path) as tmp:
+            torch.save(data, tmp)
+            digest = file_sha256(tmp)
     except OSError as e:
         raise CheckpointError(f"could not write checkpoint {path}: {e}") from e
-    finally:
-        if tmp_name is not None and os.path.exists(tmp_name):
-            os.unlink(tmp_name)
     return digest
 
 

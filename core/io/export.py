@@ -19,7 +19,6 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ import numpy as np
 from core import __version__
 from core.config import Thresholds
 from core.errors import Cancelled, CoreError, ExportError
+from core.io.files import utc_timestamp
 from core.progress import ProgressThrottle
 from core.types import ProgressCallback, StopCallback, ignore_progress, never_stop
 
@@ -206,7 +206,7 @@ def export_batch(
     """Write ``records`` to the HDF5 file ``path`` atomically; return the path written.
 
     Temporary files that killed exports left in the folder are removed first
-    (:func:`core.io.tempfiles.clean_stale`), each passed to ``on_stale``.
+    (:func:`core.io.files.clean_stale`), each passed to ``on_stale``.
 
     ``records`` is read once, in order, one item at a time, so a lazy sequence (with
     ``len``) can load images on demand.  ``model_config`` must be JSON-serialisable;
@@ -232,7 +232,7 @@ def export_batch(
     meta = {
         "format": FORMAT,
         "schema_version": np.int32(SCHEMA_VERSION),
-        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": utc_timestamp(),
         "app_version": str(app_version),
         "method": str(method),
         "image_threshold": float(thresholds.image),
@@ -246,13 +246,12 @@ def export_batch(
         "mask_values": MASK_VALUES,
     }
     extra = _check_extra(extra_attrs)
-    from core.io.tempfiles import clean_stale, temp_path
+    from core.io.files import atomic_write, clean_stale
 
     for stale in clean_stale(target.parent, suffix=target.suffix):
         on_stale(os.fspath(stale))
-    tmp = temp_path(target)
     try:
-        with h5py.File(tmp, "w-") as f:
+        with atomic_write(target) as tmp, h5py.File(tmp, "w-") as f:
             _root_attrs(f, meta, extra)
             images = f.create_group("images")
             scores = np.empty(n, np.float64)
@@ -283,17 +282,12 @@ def export_batch(
             f.create_dataset("relative_paths", data=np.array(relative, dtype=object), dtype=_STR)
             for i, rel in enumerate(relative):
                 images[f"{i:06d}"].attrs["relative_path"] = rel
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
     except BaseException as e:
-        tmp.unlink(missing_ok=True)
         if isinstance(e, CoreError) or not isinstance(e, Exception):
             raise
         if isinstance(e, OSError) and e.errno == errno.ENOSPC:
             raise ExportError(f"could not write {target}: the disk is full") from e
         raise ExportError(f"could not write {target}: {e}") from e
-    _fsync_dir(target.parent)
     return os.fspath(target)
 
 
@@ -307,20 +301,6 @@ def _relative_paths(paths: Sequence[str]) -> tuple[str, list[str]]:
         return "", list(paths)
     relative = [Path(os.path.relpath(p, root)).as_posix() for p in absolute]
     return Path(root).as_posix(), relative
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename durable where the OS allows it (POSIX); best effort elsewhere."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _plain(value: Any) -> Any:

@@ -58,11 +58,10 @@ def efficientnet_lite0_weights_path() -> Path:
 
 def weights_sha256(path: str | os.PathLike) -> str:
     """SHA-256 hex digest of a weights file (recorded in a model, checked when it loads)."""
-    import hashlib
+    from core.io.files import file_sha256
 
     try:
-        with open(path, "rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()
+        return file_sha256(path)
     except OSError as exc:
         raise BackboneWeightsError(f"backbone weights file {path}: {exc.strerror or exc}") from exc
 

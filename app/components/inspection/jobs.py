@@ -254,7 +254,7 @@ def export_job(
 
     sha = ""
     if snapshot.checkpoint_path and Path(snapshot.checkpoint_path).is_file():
-        from core.io.checkpoint import file_sha256
+        from core.io.files import file_sha256
 
         sha = file_sha256(snapshot.checkpoint_path)
     export_batch(

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.io.files import atomic_write
+
 #: Array names used by the inspection workflow.
 MAP = "map"  # (H, W) float32 anomaly map
 RECONSTRUCTION = "recon"  # (H, W, 3) uint8 RGB reconstruction
@@ -68,10 +70,8 @@ class ArrayStore:
             raise RuntimeError("the array store is closed")
         arr = np.ascontiguousarray(array)
         target = self._file(key, name)
-        tmp = target.with_suffix(f".{threading.get_ident()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.save(fh, arr, allow_pickle=False)
-        os.replace(tmp, target)
+        with atomic_write(target, durable=False) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, arr, allow_pickle=False)  # a cache: no fsync needed
         with self._lock:
             self._cache.pop((key, name), None)
             self._names.setdefault(int(key), set()).add(name)

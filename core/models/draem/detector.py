@@ -25,7 +25,6 @@ Conv2d+BatchNorm2d pair folded into one convolution and channels-last memory
 from __future__ import annotations
 
 import copy
-import datetime as _dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,6 +38,7 @@ from core.config import ModelConfig, Thresholds
 from core.data.geometry import standardise, working_size
 from core.errors import Cancelled, CheckpointError, ConfigError, DatasetError
 from core.io.checkpoint import SCHEMA_VERSION, load_checkpoint, save_checkpoint
+from core.io.files import utc_timestamp
 from core.models.draem.network import build_model
 from core.models.draem.train_parts import resolve_device
 from core.types import (
@@ -201,7 +201,7 @@ class DraemDetector:
     def payload(self) -> dict[str, Any]:
         """The checkpoint dict (see docs/ARCHITECTURE.md) for :func:`save_checkpoint`."""
         meta = dict(self._metadata)
-        meta.setdefault("created", _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+        meta.setdefault("created", utc_timestamp())
         return {
             "method": self.method,
             "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},

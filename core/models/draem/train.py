@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as _dt
 import math
 import time
 from collections import deque
@@ -63,6 +62,7 @@ from core.distributed import (
 )
 from core.errors import DatasetError, TrainingError
 from core.io.checkpoint import load_checkpoint, save_checkpoint
+from core.io.files import utc_timestamp
 from core.models.draem.network import build_model
 from core.models.draem.recipe import recipe
 from core.models.draem.train_parts import (
@@ -353,7 +353,7 @@ def _thresholds(model: nn.Module, mc: ModelConfig, device: str, held_out) -> Thr
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    return utc_timestamp()
 
 
 def _app_version() -> str:

@@ -19,7 +19,6 @@ norm clipped at 1.  Thresholds come from held-out good images (``core.evaluate.t
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 import time
 from collections.abc import Sequence
@@ -31,6 +30,7 @@ import torch.nn.functional as F
 from core.config import Thresholds
 from core.data.geometry import random_crop
 from core.errors import ConfigError, DatasetError, TrainingError
+from core.io.files import utc_timestamp
 from core.models.flow.config import FlowConfig
 from core.models.flow.detector import FlowDetector, _check_image, image_score, nll_map, smooth
 from core.models.flow.features import Features, prepare
@@ -188,7 +188,7 @@ def fit_flow(
     meta = {
         "preset": f"flow-{config.subnet}",
         "image_size": [config.work_area, config.work_area],
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "created": utc_timestamp(),
         "app_version": str(core.__version__),
         "data_summary": request.data_summary or {"n_images": len(images)},
         "seed": int(request.seed),

@@ -27,7 +27,6 @@ distance to the nearest memorised patch.
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 import time
 from collections.abc import Sequence
@@ -40,6 +39,7 @@ import torch
 
 from core.config import Thresholds, _check, _DictMixin
 from core.errors import Cancelled, CheckpointError, DatasetError
+from core.io.files import utc_timestamp
 from core.types import (
     Prediction,
     Progress,
@@ -484,7 +484,7 @@ def fit_patchcore(
     meta = {
         "preset": cfg.backbone,
         "image_size": [cfg.resolution, cfg.resolution],
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "created": utc_timestamp(),
         "app_version": str(core.__version__),
         "data_summary": data_summary or summarise(images),
         "n_patches": total,
