@@ -586,18 +586,18 @@ def test_signal_during_export_cancels_and_keeps_target(
 ):
     import signal
 
-    import core.evaluate.inspect
+    import core.io.export
 
     target = own_export(tmp_path / "r.h5")
     before = target.read_bytes()
-    real = core.evaluate.inspect.LazyExportRecords.__getitem__
+    real = core.io.export.LazyRecords.__getitem__
 
     def interrupted(self, i):
         if i == 1:
             os.kill(os.getpid(), getattr(signal, sig))
         return real(self, i)
 
-    monkeypatch.setattr(core.evaluate.inspect.LazyExportRecords, "__getitem__", interrupted)
+    monkeypatch.setattr(core.io.export.LazyRecords, "__getitem__", interrupted)
     rc, _, err = run(capsys, "inspect", "--model", fake_model, "--images", folder, "--out", target)
     assert rc == cli.EXIT_CANCELLED, err
     assert "Traceback" not in err

@@ -236,53 +236,38 @@ def evaluate_mvtec(
     )
 
 
-class LazyExportRecords(Sequence):
-    """``core.io.export.ExportRecord`` per inspected image, built on access.
-
-    Images are re-read from disk when a record is requested, so exporting a large
-    batch never holds all images in memory (``export_batch`` reads records one at a
-    time).  ``labels`` / ``masks`` (optional, one per inspected image) are attached.
+def LazyExportRecords(  # noqa: N802 - reads as the sequence it returns
+    result: InspectionResult,
+    labels: Sequence[int | None] | None = None,
+    masks: Sequence[np.ndarray | None] | None = None,
+):
+    """``core.io.export.ExportRecord`` per inspected image, built on access
+    (:class:`core.io.export.LazyRecords`): each image is re-read from disk when its
+    record is requested.  ``labels`` / ``masks`` (optional, one per inspected image)
+    are attached.
 
     Raises (on access):
-        ExportError: an image can no longer be read.
+        ExportError: an image can no longer be read, or changed size.
     """
+    from core.io.export import ExportRecord, LazyRecords, reread_image
 
-    def __init__(
-        self,
-        result: InspectionResult,
-        labels: Sequence[int | None] | None = None,
-        masks: Sequence[np.ndarray | None] | None = None,
-    ) -> None:
-        n = len(result.predictions)
-        if (labels is not None and len(labels) != n) or (masks is not None and len(masks) != n):
-            raise ValueError("labels and masks need one entry per inspected image")
-        self._result, self._labels, self._masks = result, labels, masks
+    n = len(result.predictions)
+    if (labels is not None and len(labels) != n) or (masks is not None and len(masks) != n):
+        raise ValueError("labels and masks need one entry per inspected image")
 
-    def __len__(self) -> int:
-        return len(self._result.predictions)
-
-    def __getitem__(self, i):  # type: ignore[override]
-        from core.errors import ExportError
-        from core.io.export import ExportRecord
-
-        if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(len(self)))]
-        path, pred = self._result.paths[i], self._result.predictions[i]
-        try:
-            image = load_image(path)
-        except ImageLoadError as exc:
-            raise ExportError(f"{path} changed since it was inspected: {exc.reason}") from None
-        if image.shape[:2] != pred.anomaly_map.shape:
-            raise ExportError(f"{path} changed size since it was inspected")
+    def build(i: int) -> ExportRecord:
+        path, pred = result.paths[i], result.predictions[i]
         return ExportRecord(
             path=path,
-            image=image,
+            image=reread_image(path, pred.anomaly_map.shape),
             anomaly_map=pred.anomaly_map,
             score=float(pred.score),
-            label=None if self._labels is None else self._labels[i],
-            gt_mask=None if self._masks is None else self._masks[i],
+            label=None if labels is None else labels[i],
+            gt_mask=None if masks is None else masks[i],
             reconstruction=pred.reconstruction,
         )
+
+    return LazyRecords(n, build)
 
 
 __all__ = [

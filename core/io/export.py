@@ -105,6 +105,47 @@ class ExportRecord:
             raise ExportError(f"{where}: reconstruction must be {(*hw, 3)} uint8")
 
 
+class LazyRecords(Sequence):
+    """A sequence of :class:`ExportRecord` built on access by ``build(i)``.
+
+    :func:`export_batch` reads records one at a time, so exporting a large batch this
+    way holds one image in memory at a time, whatever produced the batch (the command
+    line's inspection result, the GUI's array store).
+    """
+
+    def __init__(self, n: int, build: Callable[[int], ExportRecord]) -> None:
+        self._n, self._build = int(n), build
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self._n))]
+        if not -self._n <= i < self._n:
+            raise IndexError(i)
+        return self._build(i % self._n)
+
+
+def reread_image(path: str, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """The image at ``path`` read again for export: (H, W, 3) uint8 RGB.
+
+    Raises:
+        ExportError: it can no longer be read, or its size is no longer ``shape``
+            (H, W) (the file changed since it was inspected).
+    """
+    from core.data.images import load_image
+    from core.errors import ImageLoadError
+
+    try:
+        image = load_image(path)
+    except ImageLoadError as exc:
+        raise ExportError(f"{path} changed since it was inspected: {exc.reason}") from None
+    if shape is not None and image.shape[:2] != tuple(shape):
+        raise ExportError(f"{path} changed size since it was inspected")
+    return image
+
+
 @dataclass(frozen=True)
 class ExportedBatch:
     """An export read back: records in file order, root attributes, thresholds.
@@ -418,6 +459,8 @@ __all__ = [
     "ExportReader",
     "ExportRecord",
     "ExportedBatch",
+    "LazyRecords",
     "export_batch",
     "read_batch",
+    "reread_image",
 ]

@@ -39,7 +39,7 @@ from app.components.inspection.model import (
 from app.components.inspection.render import fit_thumbnail
 from app.components.inspection.store import IMAGE, MAP, RECONSTRUCTION, ArrayStore
 from core.config import Thresholds
-from core.errors import Cancelled, ExportError, ImageLoadError
+from core.errors import Cancelled, ExportError
 from core.types import (
     Progress,
     ProgressCallback,
@@ -205,40 +205,28 @@ def export_snapshot(
     return ExportSnapshot(items, state.thresholds, method, dict(model_config), checkpoint_path)
 
 
-class _LazyRecords(Sequence):
-    """``core.io.export.ExportRecord`` objects built on access (one image in memory at a time)."""
+def _export_records(snap: ExportSnapshot, store: ArrayStore):
+    """The snapshot's ``ExportRecord`` objects, built on access from the array store (the
+    image re-read from disk when the store no longer holds it)."""
+    from core.io.export import ExportRecord, LazyRecords, reread_image
 
-    def __init__(self, snap: ExportSnapshot, store: ArrayStore) -> None:
-        self._snap, self._store = snap, store
-
-    def __len__(self) -> int:
-        return len(self._snap.items)
-
-    def __getitem__(self, i):  # type: ignore[override]
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        from core.data.images import load_image
-        from core.io.export import ExportRecord
-
-        src = self._snap.items[i]
-        image = self._store.get(src.key, IMAGE)
-        if image is None:
-            try:
-                image = load_image(src.path)
-            except ImageLoadError as exc:
-                raise ExportError(f"cannot export {src.path}: {exc.reason}") from None
-        amap = self._store.get(src.key, MAP)
+    def build(i: int) -> ExportRecord:
+        src = snap.items[i]
+        amap = store.get(src.key, MAP)
         if amap is None:
             raise ExportError(f"cannot export {src.path}: its anomaly map is gone")
+        image = store.get(src.key, IMAGE)
         return ExportRecord(
             path=src.path,
-            image=image,
+            image=reread_image(src.path, amap.shape) if image is None else image,
             anomaly_map=amap,
             score=src.score,
             label=None if src.label < 0 else src.label,
             gt_mask=src.gt_mask,
-            reconstruction=self._store.get(src.key, RECONSTRUCTION),
+            reconstruction=store.get(src.key, RECONSTRUCTION),
         )
+
+    return LazyRecords(len(snap.items), build)
 
 
 def export_job(
@@ -259,7 +247,7 @@ def export_job(
         sha = file_sha256(snapshot.checkpoint_path)
     export_batch(
         path,
-        _LazyRecords(snapshot, store),
+        _export_records(snapshot, store),
         thresholds=snapshot.thresholds,
         method=snapshot.method,
         model_config=snapshot.model_config,
