@@ -45,21 +45,43 @@ def working_size(h: int, w: int, config: ModelConfig) -> tuple[int, int]:
         raise ValueError(f"image size must be positive, got {h}x{w}")
     if not config.keep_aspect:
         return tuple(config.image_size)  # type: ignore[return-value]
-    s = min(1.0, config.work_area / math.sqrt(h * w))
+    return scaled_size(h, w, config.work_area, STRIDE, enlarge=False)
+
+
+def scaled_size(h: int, w: int, side: float, multiple: int, *, enlarge: bool) -> tuple[int, int]:
+    """(H, W) of an (h, w) image scaled to an area of about ``side**2``, aspect kept.
+
+    One scale ``s = side / sqrt(h * w)`` (at most 1 unless ``enlarge``) for both axes;
+    each side rounded to a multiple of ``multiple`` (a network's coarsest stride) and
+    at least two of them.  The one rule behind every method's working size.
+    """
+    s = side / math.sqrt(h * w)
+    if not enlarge:
+        s = min(1.0, s)
     return (
-        max(2 * STRIDE, int(round(h * s / STRIDE)) * STRIDE),
-        max(2 * STRIDE, int(round(w * s / STRIDE)) * STRIDE),
+        max(2 * multiple, int(round(h * s / multiple)) * multiple),
+        max(2 * multiple, int(round(w * s / multiple)) * multiple),
     )
+
+
+def resize_to(image: np.ndarray, size: tuple[int, int], *, both_sides: bool = False) -> np.ndarray:
+    """Resize an (h, w, C) image to ``size`` (H, W); unchanged when it is that size.
+
+    INTER_AREA when shrinking, INTER_LINEAR otherwise.  Shrinking means the area
+    shrinks, or with ``both_sides`` (the [official] DRAEM simulator's rule, which the
+    paper preset's inference must repeat) that both sides shrink.
+    """
+    H, W = int(size[0]), int(size[1])
+    h, w = image.shape[:2]
+    if (h, w) == (H, W):
+        return image
+    shrink = (h > H and w > W) if both_sides else h * w > H * W
+    return cv2.resize(image, (W, H), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 def to_working(image: np.ndarray, config: ModelConfig) -> np.ndarray:
     """Resize an (h, w, 3) uint8 image to :func:`working_size` (INTER_AREA when shrinking)."""
-    h, w = image.shape[:2]
-    H, W = working_size(h, w, config)
-    if (h, w) == (H, W):
-        return image
-    interp = cv2.INTER_AREA if h * w > H * W else cv2.INTER_LINEAR
-    return cv2.resize(image, (W, H), interpolation=interp)
+    return resize_to(image, working_size(*image.shape[:2], config))
 
 
 def to_original(amap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from core.config import SimulatorConfig
+from core.data.geometry import resize_to
 from core.errors import DatasetError
 from core.simulate.perlin import rand_perlin_2d
 from core.simulate.textures import AnomalySource, augment_texture, make_source, rotate_about_centre
@@ -87,13 +88,7 @@ class AnomalySimulator:
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """The good image at ``image_size``: (H, W, 3) uint8 RGB (resized only if needed)."""
         image = as_rgb_uint8(image)
-        h, w = self.config.image_size
-        if image.shape[:2] != (h, w):
-            interp = (
-                cv2.INTER_AREA if image.shape[0] > h and image.shape[1] > w else cv2.INTER_LINEAR
-            )
-            image = cv2.resize(image, (w, h), interpolation=interp)
-        return image
+        return resize_to(image, self.config.image_size, both_sides=True)
 
     def anomaly_mask(self, rng: np.random.Generator) -> np.ndarray:
         """A thresholded, rotated Perlin mask ([official] ``augment_image``): (H, W) uint8 in {0, 1}."""

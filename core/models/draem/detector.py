@@ -71,11 +71,9 @@ def anomaly_score(anomaly_map: np.ndarray, kernel: int = SCORE_KERNEL) -> float:
 
 def resize_like_simulator(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize (h, w, C) to ``size`` (H, W) with the training simulator's rule."""
-    h, w = size
-    if image.shape[:2] == (h, w):
-        return image
-    shrink = image.shape[0] > h and image.shape[1] > w
-    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    from core.data.geometry import resize_to
+
+    return resize_to(image, size, both_sides=True)
 
 
 def _batches(images: list[np.ndarray], batch_size: int, cfg: ModelConfig) -> list[tuple[int, int]]:

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from core.config import Thresholds, _check, _DictMixin
+from core.data.geometry import resize_to, scaled_size
 from core.errors import Cancelled, CheckpointError, DatasetError
 from core.io.files import utc_timestamp
 from core.types import (
@@ -136,9 +137,7 @@ def working_size(h: int, w: int, config: PatchCoreConfig) -> tuple[int, int]:
     sides rounded to multiples of the coarsest stage stride (at least 2 strides)."""
     if h < 1 or w < 1:
         raise DatasetError(f"image size must be positive, got {h}x{w}")
-    m = max(config.stages)
-    s = config.resolution / math.sqrt(h * w)
-    return max(2 * m, round(h * s / m) * m), max(2 * m, round(w * s / m) * m)
+    return scaled_size(h, w, config.resolution, max(config.stages), enlarge=True)
 
 
 def _check_image(img: np.ndarray, i: int) -> None:
@@ -165,11 +164,7 @@ class PatchEmbedder:
         self.dim = config.embed_dim or sum(self.extractor.channels.values())
 
     def resize(self, img: np.ndarray) -> np.ndarray:
-        H, W = working_size(img.shape[0], img.shape[1], self.config)
-        if img.shape[:2] == (H, W):
-            return img
-        shrink = img.shape[0] * img.shape[1] > H * W
-        return cv2.resize(img, (W, H), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        return resize_to(img, working_size(img.shape[0], img.shape[1], self.config))
 
     def __call__(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         from core.models.backbone import patch_features, to_tensor
