@@ -134,7 +134,7 @@ class ExportedDetector:
         """One :class:`Prediction` per RGB uint8 (H, W, 3) image, in input order:
         ``anomaly_map`` (H, W) float32 at the image's size, ``score`` float,
         ``reconstruction`` None. Consecutive images of one working size are batched."""
-        from core.models.draem.detector import _check_image
+        from core.models.batching import check_image as _check_image
 
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")

@@ -36,14 +36,14 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from core.config import ModelConfig, Thresholds
 from core.data.geometry import standardise, working_size
-from core.errors import Cancelled, CheckpointError, ConfigError, DatasetError
+from core.errors import CheckpointError, ConfigError
 from core.io.checkpoint import SCHEMA_VERSION, load_checkpoint, save_checkpoint
 from core.io.files import utc_timestamp
+from core.models.batching import predict_by_size
 from core.models.draem.network import build_model
 from core.models.draem.train_parts import resolve_device
 from core.types import (
     Prediction,
-    Progress,
     ProgressCallback,
     StopCallback,
     ignore_progress,
@@ -76,21 +76,6 @@ def resize_like_simulator(image: np.ndarray, size: tuple[int, int]) -> np.ndarra
     return resize_to(image, size, both_sides=True)
 
 
-def _batches(images: list[np.ndarray], batch_size: int, cfg: ModelConfig) -> list[tuple[int, int]]:
-    """(start, stop) of consecutive runs of at most ``batch_size`` images with one working size."""
-    out, start = [], 0
-    for i in range(1, len(images) + 1):
-        if (
-            i == len(images)
-            or i - start >= batch_size
-            or working_size(*images[i].shape[:2], cfg)
-            != working_size(*images[start].shape[:2], cfg)
-        ):
-            out.append((start, i))
-            start = i
-    return out
-
-
 def fuse_for_inference(model: nn.Module) -> nn.Module:
     """Eval-mode copy of ``model`` with Conv2d+BatchNorm2d pairs (inside nn.Sequential) folded."""
     fused = copy.deepcopy(model).eval()
@@ -101,18 +86,6 @@ def fuse_for_inference(model: nn.Module) -> nn.Module:
                     mod[i] = fuse_conv_bn_eval(mod[i], mod[i + 1])
                     mod[i + 1] = nn.Identity()
     return fused
-
-
-def _check_image(img: Any, i: int) -> np.ndarray:
-    if not isinstance(img, np.ndarray) or img.dtype != np.uint8:
-        raise DatasetError(
-            f"image {i}: expected a uint8 numpy array (H, W, 3), got {type(img).__name__} {getattr(img, 'dtype', '')}"
-        )
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    if img.ndim != 3 or img.shape[2] != 3 or min(img.shape[:2]) < 1:
-        raise DatasetError(f"image {i}: expected shape (H, W, 3), got {img.shape}")
-    return img
 
 
 class DraemDetector:
@@ -238,20 +211,17 @@ class DraemDetector:
         Raises :class:`DatasetError` for a malformed array and :class:`Cancelled` if
         ``should_stop()`` turns true between batches.
         """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        checked = [_check_image(img, i) for i, img in enumerate(images)]
-        out: list[Prediction] = []
-        n = len(checked)
-        for start, stop in _batches(checked, batch_size, self.model_config):
-            if should_stop():
-                raise Cancelled(f"prediction cancelled after {start} of {n} images")
-            out.extend(self._predict_batch(checked[start:stop]))
-            on_progress(Progress(len(out), n, f"predicted {len(out)}/{n} images"))
-        return out
+        return predict_by_size(
+            images,
+            lambda h, w: working_size(h, w, self.model_config),
+            self._predict_batch,
+            batch_size=batch_size,
+            on_progress=on_progress,
+            should_stop=should_stop,
+            what="prediction",
+        )
 
-    def _predict_batch(self, images: list[np.ndarray]) -> list[Prediction]:
-        size = working_size(*images[0].shape[:2], self.model_config)  # same for the whole batch
+    def _predict_batch(self, images: list[np.ndarray], size: tuple[int, int]) -> list[Prediction]:
         gray = self.model_config.in_channels == 1
         arr = []
         for img in images:

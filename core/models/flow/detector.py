@@ -10,7 +10,6 @@ Image score: the map's maximum (``score="max"``) or the mean of its top
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import cv2
 import numpy as np
@@ -19,13 +18,13 @@ import torch.nn.functional as F
 
 from core.config import Thresholds
 from core.data.geometry import to_original
-from core.errors import Cancelled, CheckpointError, DatasetError
+from core.errors import CheckpointError
+from core.models.batching import predict_by_size
 from core.models.flow.config import FlowConfig
 from core.models.flow.features import Features, flow_working_size, prepare
 from core.models.flow.network import FlowModel
 from core.types import (
     Prediction,
-    Progress,
     ProgressCallback,
     StopCallback,
     ignore_progress,
@@ -33,13 +32,6 @@ from core.types import (
 )
 
 METHOD = "flow"
-
-
-def _check_image(img: Any, i: int) -> None:
-    if not (isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] == 3):
-        raise DatasetError(f"image {i}: expected an RGB (H, W, 3) array, got {np.shape(img)}")
-    if img.dtype != np.uint8:
-        raise DatasetError(f"image {i}: expected uint8, got {img.dtype}")
 
 
 def nll_map(
@@ -129,27 +121,24 @@ class FlowDetector:
         should_stop: StopCallback = never_stop,
     ) -> list[Prediction]:
         """One :class:`Prediction` per RGB uint8 (H, W, 3) image, in input order."""
-        for i, img in enumerate(images):
-            _check_image(img, i)
-        groups: dict[tuple[int, int], list[int]] = {}
-        for i, im in enumerate(images):
-            groups.setdefault(flow_working_size(im.shape[0], im.shape[1], self.config), []).append(
-                i
-            )
-        preds: list[Prediction | None] = [None] * len(images)
-        done = 0
-        for members in groups.values():
-            for k in range(0, len(members), max(1, batch_size)):
-                if should_stop():
-                    raise Cancelled(f"inference cancelled after {done} of {len(images)} images")
-                chunk = members[k : k + max(1, batch_size)]
-                raw = self.maps([prepare(images[i], self.config) for i in chunk])
-                for i, m in zip(chunk, raw, strict=True):
-                    amap = to_original(smooth(m, self.config.sigma), images[i].shape[:2])
-                    preds[i] = Prediction(anomaly_map=amap, score=image_score(amap, self.config))
-                done += len(chunk)
-                on_progress(Progress(done, len(images), "flow inference"))
-        return preds  # type: ignore[return-value]
+
+        def run(batch: list[np.ndarray], size: tuple[int, int]) -> list[Prediction]:
+            raw = self.maps([prepare(img, self.config) for img in batch])
+            preds = []
+            for img, m in zip(batch, raw, strict=True):
+                amap = to_original(smooth(m, self.config.sigma), img.shape[:2])
+                preds.append(Prediction(anomaly_map=amap, score=image_score(amap, self.config)))
+            return preds
+
+        return predict_by_size(
+            images,
+            lambda h, w: flow_working_size(h, w, self.config),
+            run,
+            batch_size=batch_size,
+            on_progress=on_progress,
+            should_stop=should_stop,
+            what="flow inference",
+        )
 
     def payload(self, step: int = 0, optimizer: dict | None = None) -> dict:
         """The checkpoint dict (docs/ARCHITECTURE.md); flow weights and feature statistics

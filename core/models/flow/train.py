@@ -31,8 +31,9 @@ from core.config import Thresholds
 from core.data.geometry import random_crop
 from core.errors import ConfigError, DatasetError, TrainingError
 from core.io.files import utc_timestamp
+from core.models.batching import check_image as _check_image
 from core.models.flow.config import FlowConfig
-from core.models.flow.detector import FlowDetector, _check_image, image_score, nll_map, smooth
+from core.models.flow.detector import FlowDetector, image_score, nll_map, smooth
 from core.models.flow.features import Features, prepare
 from core.models.flow.network import FlowModel
 from core.models.flow.synthetic import feature_mask, foreign_patch, synthesize

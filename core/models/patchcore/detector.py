@@ -41,9 +41,9 @@ from core.config import Thresholds, _check, _DictMixin
 from core.data.geometry import resize_to, scaled_size
 from core.errors import Cancelled, CheckpointError, DatasetError
 from core.io.files import utc_timestamp
+from core.models.batching import check_image, predict_by_size
 from core.types import (
     Prediction,
-    Progress,
     ProgressCallback,
     StopCallback,
     ignore_progress,
@@ -138,13 +138,6 @@ def working_size(h: int, w: int, config: PatchCoreConfig) -> tuple[int, int]:
     if h < 1 or w < 1:
         raise DatasetError(f"image size must be positive, got {h}x{w}")
     return scaled_size(h, w, config.resolution, max(config.stages), enlarge=True)
-
-
-def _check_image(img: np.ndarray, i: int) -> None:
-    if not (isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] == 3):
-        raise DatasetError(f"image {i}: expected an RGB (H, W, 3) array, got {np.shape(img)}")
-    if img.dtype != np.uint8:
-        raise DatasetError(f"image {i}: expected uint8, got {img.dtype}")
 
 
 class PatchEmbedder:
@@ -292,26 +285,22 @@ class PatchCoreDetector:
         should_stop: StopCallback = never_stop,
     ) -> list[Prediction]:
         """One :class:`Prediction` per RGB uint8 (H, W, 3) image, in input order."""
-        for i, img in enumerate(images):
-            _check_image(img, i)
-        sizes = [working_size(im.shape[0], im.shape[1], self.config) for im in images]
-        groups: dict[tuple[int, int], list[int]] = {}
-        for i, s in enumerate(sizes):
-            groups.setdefault(s, []).append(i)
-        preds: list[Prediction | None] = [None] * len(images)
-        done = 0
-        for size, members in groups.items():
-            for k in range(0, len(members), max(1, batch_size)):
-                if should_stop():
-                    raise Cancelled(f"inference cancelled after {done} of {len(images)} images")
-                chunk = members[k : k + batch_size]
-                scored = self.score_patches([images[i] for i in chunk])
-                for i, (patch, score) in zip(chunk, scored, strict=True):
-                    amap = _smooth_map(patch, size, images[i].shape[:2], self.config.sigma)
-                    preds[i] = Prediction(anomaly_map=amap, score=score)
-                done += len(chunk)
-                on_progress(Progress(done, len(images), "PatchCore inference"))
-        return preds  # type: ignore[return-value]
+
+        def run(batch: list[np.ndarray], size: tuple[int, int]) -> list[Prediction]:
+            return [
+                Prediction(_smooth_map(patch, size, img.shape[:2], self.config.sigma), score)
+                for img, (patch, score) in zip(batch, self.score_patches(batch), strict=True)
+            ]
+
+        return predict_by_size(
+            images,
+            lambda h, w: working_size(h, w, self.config),
+            run,
+            batch_size=batch_size,
+            on_progress=on_progress,
+            should_stop=should_stop,
+            what="PatchCore inference",
+        )
 
     def payload(self) -> dict:
         """The checkpoint dict (docs/ARCHITECTURE.md); the bank lives in ``state_dict``."""
@@ -421,7 +410,7 @@ def fit_patchcore(
     if not images:
         raise DatasetError("PatchCore needs at least one good image")
     for i, img in enumerate(images):
-        _check_image(img, i)
+        check_image(img, i)
     t0 = time.perf_counter()
     report = ProgressThrottle(on_progress)
     embedder = PatchEmbedder(cfg)
