@@ -9,6 +9,7 @@ reports progress after each and returns the predictions in input order.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -84,4 +85,70 @@ def predict_by_size(
     return preds  # type: ignore[return-value]
 
 
-__all__ = ["check_image", "predict_by_size"]
+class BatchedDetector:
+    """What the detectors share on top of :func:`predict_by_size` (a base class).
+
+    A subclass sets ``method`` and ``thresholds``, keeps its checkpoint metadata in
+    ``_metadata`` and implements :meth:`working_size`, :meth:`predict_batch` and
+    ``payload()``; ``predict``, ``metadata``, ``with_thresholds`` and ``save`` of the
+    :class:`core.types.Detector` protocol come from here.
+    """
+
+    method: str
+    thresholds: Any
+    _metadata: dict
+    #: names the work in progress reports and cancel messages
+    work_label = "inference"
+
+    def working_size(self, h: int, w: int) -> Size:
+        """(H, W) at which the network sees an (h, w) image."""
+        raise NotImplementedError
+
+    def predict_batch(self, images: list[np.ndarray], size: Size) -> list[Prediction]:
+        """Predictions for checked (h, w, 3) uint8 images that share the working ``size``."""
+        raise NotImplementedError
+
+    def payload(self) -> dict:
+        raise NotImplementedError
+
+    def predict(
+        self,
+        images: Sequence[np.ndarray],
+        *,
+        batch_size: int = 8,
+        on_progress: ProgressCallback = ignore_progress,
+        should_stop: StopCallback = never_stop,
+    ) -> list[Prediction]:
+        """One :class:`Prediction` per RGB uint8 (H, W, 3) image of any size, in input
+        order, at the image's size (see :func:`predict_by_size` for the errors)."""
+        return predict_by_size(
+            images,
+            self.working_size,
+            self.predict_batch,
+            batch_size=batch_size,
+            on_progress=on_progress,
+            should_stop=should_stop,
+            what=self.work_label,
+        )
+
+    @property
+    def metadata(self) -> dict:
+        """Checkpoint metadata: method, schema, preset, image size, data summary, created."""
+        from core.io.checkpoint import SCHEMA_VERSION
+
+        return {"method": self.method, "schema_version": SCHEMA_VERSION, **self._metadata}
+
+    def with_thresholds(self, thresholds: Any):
+        """A detector sharing this model, with other thresholds."""
+        other = copy.copy(self)
+        other.thresholds = thresholds
+        return other
+
+    def save(self, path: str) -> str:
+        """Write a checkpoint atomically; return its SHA-256 hex digest."""
+        from core.io.checkpoint import save_checkpoint
+
+        return save_checkpoint(path, self.payload())
+
+
+__all__ = ["BatchedDetector", "check_image", "predict_by_size"]

@@ -25,7 +25,6 @@ Conv2d+BatchNorm2d pair folded into one convolution and channels-last memory
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
 from typing import Any
 
 import cv2
@@ -37,17 +36,13 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from core.config import ModelConfig, Thresholds
 from core.data.geometry import standardise, working_size
 from core.errors import CheckpointError, ConfigError
-from core.io.checkpoint import SCHEMA_VERSION, load_checkpoint, save_checkpoint
+from core.io.checkpoint import load_checkpoint
 from core.io.files import utc_timestamp
-from core.models.batching import predict_by_size
+from core.models.batching import BatchedDetector
 from core.models.draem.network import build_model
 from core.models.draem.train_parts import resolve_device
 from core.types import (
     Prediction,
-    ProgressCallback,
-    StopCallback,
-    ignore_progress,
-    never_stop,
 )
 
 SCORE_KERNEL = 21  # [paper]/[official] mean-filter size for the image score
@@ -88,7 +83,7 @@ def fuse_for_inference(model: nn.Module) -> nn.Module:
     return fused
 
 
-class DraemDetector:
+class DraemDetector(BatchedDetector):
     """A trained DRAEM network with its thresholds (implements ``core.types.Detector``).
 
     Args:
@@ -101,6 +96,7 @@ class DraemDetector:
     """
 
     method = "draem"
+    work_label = "prediction"
 
     def __init__(
         self,
@@ -158,17 +154,6 @@ class DraemDetector:
         """The network's configuration (the registry's config for DRAEM)."""
         return self.model_config
 
-    @property
-    def metadata(self) -> dict:
-        """Checkpoint metadata: preset, image_size, created, app_version, data_summary, ..."""
-        return {"method": self.method, "schema_version": SCHEMA_VERSION, **self._metadata}
-
-    def with_thresholds(self, thresholds: Thresholds) -> DraemDetector:
-        """A detector sharing this network but with other thresholds."""
-        other = copy.copy(self)
-        other.thresholds = thresholds
-        return other
-
     def payload(self) -> dict[str, Any]:
         """The checkpoint dict (see docs/ARCHITECTURE.md) for :func:`save_checkpoint`."""
         meta = dict(self._metadata)
@@ -185,43 +170,20 @@ class DraemDetector:
             "optimizer": None,
         }
 
-    def save(self, path: str) -> str:
-        """Write a checkpoint atomically; return its SHA-256 hex digest."""
-        return save_checkpoint(path, self.payload())
-
     def _network(self) -> nn.Module:
         if self._fast is None:
             fast = fuse_for_inference(self.model).to(self.device)
             self._fast = fast.to(memory_format=torch.channels_last)
         return self._fast
 
-    def predict(
-        self,
-        images: Sequence[np.ndarray],
-        *,
-        batch_size: int = 8,
-        on_progress: ProgressCallback = ignore_progress,
-        should_stop: StopCallback = never_stop,
-    ) -> list[Prediction]:
-        """Predict anomaly maps for RGB uint8 images (H, W, 3) of any size.
+    def working_size(self, h: int, w: int) -> tuple[int, int]:
+        """(H, W) at which the network sees an (h, w) image (:func:`working_size`)."""
+        return working_size(h, w, self.model_config)
 
-        Returns one :class:`Prediction` per image, in order: ``anomaly_map`` (H, W)
-        float32 in [0, 1] at the image's size, ``score`` (float in [0, 1]) and
-        ``reconstruction`` (H, W, 3) uint8 (None if the network has none).
-        Raises :class:`DatasetError` for a malformed array and :class:`Cancelled` if
-        ``should_stop()`` turns true between batches.
-        """
-        return predict_by_size(
-            images,
-            lambda h, w: working_size(h, w, self.model_config),
-            self._predict_batch,
-            batch_size=batch_size,
-            on_progress=on_progress,
-            should_stop=should_stop,
-            what="prediction",
-        )
-
-    def _predict_batch(self, images: list[np.ndarray], size: tuple[int, int]) -> list[Prediction]:
+    def predict_batch(self, images: list[np.ndarray], size: tuple[int, int]) -> list[Prediction]:
+        """Images of one working ``size`` -> predictions: ``anomaly_map`` (h, w) float32 in
+        [0, 1] at each image's size, ``score`` (float in [0, 1]) and ``reconstruction``
+        (h, w, 3) uint8 (None if the network has none)."""
         gray = self.model_config.in_channels == 1
         arr = []
         for img in images:

@@ -41,7 +41,7 @@ from core.config import Thresholds, _check, _DictMixin
 from core.data.geometry import resize_to, scaled_size
 from core.errors import Cancelled, CheckpointError, DatasetError
 from core.io.files import utc_timestamp
-from core.models.batching import check_image, predict_by_size
+from core.models.batching import BatchedDetector, check_image
 from core.types import (
     Prediction,
     ProgressCallback,
@@ -209,7 +209,7 @@ def reweighted_score(
     return float((1.0 - torch.softmax(d, 0)[0]) * distance)
 
 
-class PatchCoreDetector:
+class PatchCoreDetector(BatchedDetector):
     """A fitted PatchCore model (implements :class:`core.types.Detector`).
 
     ``index`` holds the memory bank (M, D) float32; ``predict`` returns one
@@ -218,6 +218,7 @@ class PatchCoreDetector:
     """
 
     method = "patchcore"
+    work_label = "PatchCore inference"
 
     def __init__(
         self,
@@ -238,19 +239,6 @@ class PatchCoreDetector:
         if self._embedder is None:
             self._embedder = PatchEmbedder(self.config)
         return self._embedder
-
-    @property
-    def metadata(self) -> dict:
-        """Checkpoint metadata: method, preset (the backbone), image_size, bank size, ..."""
-        from core.io.checkpoint import SCHEMA_VERSION
-
-        return {"method": self.method, "schema_version": SCHEMA_VERSION, **self._metadata}
-
-    def with_thresholds(self, thresholds: Thresholds) -> PatchCoreDetector:
-        """A detector sharing this memory bank with other thresholds."""
-        return PatchCoreDetector(
-            self.config, self.index, thresholds, self._metadata, self._embedder
-        )
 
     def score_patches(self, images: Sequence[np.ndarray], exclude: torch.Tensor | None = None):
         """Same-size images -> list of (patch distances (h, w) float32, score) pairs."""
@@ -276,31 +264,16 @@ class PatchCoreDetector:
             out.append((dist.reshape(e.shape[:2]).numpy(), score))
         return out
 
-    def predict(
-        self,
-        images: Sequence[np.ndarray],
-        *,
-        batch_size: int = 8,
-        on_progress: ProgressCallback = ignore_progress,
-        should_stop: StopCallback = never_stop,
-    ) -> list[Prediction]:
-        """One :class:`Prediction` per RGB uint8 (H, W, 3) image, in input order."""
+    def working_size(self, h: int, w: int) -> tuple[int, int]:
+        """(H, W) at which the backbone sees an (h, w) image (:func:`working_size`)."""
+        return working_size(h, w, self.config)
 
-        def run(batch: list[np.ndarray], size: tuple[int, int]) -> list[Prediction]:
-            return [
-                Prediction(_smooth_map(patch, size, img.shape[:2], self.config.sigma), score)
-                for img, (patch, score) in zip(batch, self.score_patches(batch), strict=True)
-            ]
-
-        return predict_by_size(
-            images,
-            lambda h, w: working_size(h, w, self.config),
-            run,
-            batch_size=batch_size,
-            on_progress=on_progress,
-            should_stop=should_stop,
-            what="PatchCore inference",
-        )
+    def predict_batch(self, images: list[np.ndarray], size: tuple[int, int]) -> list[Prediction]:
+        """Images of one working ``size`` -> their smoothed patch-distance maps and scores."""
+        return [
+            Prediction(_smooth_map(patch, size, img.shape[:2], self.config.sigma), score)
+            for img, (patch, score) in zip(images, self.score_patches(images), strict=True)
+        ]
 
     def payload(self) -> dict:
         """The checkpoint dict (docs/ARCHITECTURE.md); the bank lives in ``state_dict``."""
@@ -315,12 +288,6 @@ class PatchCoreDetector:
             "step": 0,
             "optimizer": None,
         }
-
-    def save(self, path: str) -> str:
-        """Write a checkpoint atomically; return its SHA-256 hex digest."""
-        from core.io.checkpoint import save_checkpoint
-
-        return save_checkpoint(path, self.payload())
 
     @classmethod
     def from_checkpoint(cls, payload: dict) -> PatchCoreDetector:
