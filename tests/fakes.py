@@ -1,10 +1,11 @@
-"""Test doubles shared by the test modules (``from fakes import FakeDetector``)."""
+"""Test doubles and tiny data shared by the test modules (``from fakes import FakeDetector``)."""
 
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -80,3 +81,22 @@ class FakeDetector:
             amap = np.clip(cv2.GaussianBlur(diff, (0, 0), 1.5) * 4.0, 0, 1).astype(np.float32)
             out.append(Prediction(amap, float(amap.max()), recon))
         return out
+
+
+def write_images(
+    folder: Path, n: int = 6, size=(48, 64), spots=(), seed: int = 0, radius=lambda i: 5
+) -> list[str]:
+    """Write ``n`` small noisy RGB PNGs ``img_NN.png`` (uint8 grey levels 60..89); those
+    whose index is in ``spots`` get a bright blob of ``radius(i)`` pixels in the middle."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(n):
+        img = rng.integers(60, 90, (*size, 3), dtype=np.uint8)
+        if i in spots:
+            cv2.circle(img, (size[1] // 2, size[0] // 2), radius(i), (250, 250, 250), -1)
+        p = folder / f"img_{i:02d}.png"
+        cv2.imwrite(str(p), img)
+        paths.append(str(p))
+    return paths

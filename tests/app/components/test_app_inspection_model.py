@@ -9,7 +9,7 @@ import cv2
 import h5py
 import numpy as np
 import pytest
-from fakes import FakeDetector
+from fakes import FakeDetector, write_images
 
 from app.components.inspection import jobs
 from app.components.inspection.items import (
@@ -39,17 +39,7 @@ from core.types import Progress
 
 
 def make_images(folder, n=6, size=(48, 64), spots=(0, 3), seed=0):
-    """Write ``n`` small PNGs; images whose index is in ``spots`` get a bright blob."""
-    rng = np.random.default_rng(seed)
-    paths = []
-    for i in range(n):
-        img = rng.integers(60, 90, (*size, 3), dtype=np.uint8)
-        if i in spots:
-            cv2.circle(img, (size[1] // 2, size[0] // 2), 3, (250, 250, 250), -1)
-        p = folder / f"img_{i:02d}.png"
-        cv2.imwrite(str(p), img)
-        paths.append(str(p))
-    return paths
+    return write_images(folder, n, size, spots, seed, radius=lambda i: 3)
 
 
 def item(path, score, key=None, shape=(4, 5), label=UNLABELLED):
