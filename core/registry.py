@@ -85,6 +85,13 @@ class MethodSpec:
         trains: True for methods with a training loop (budgets, curves, resume).
         loss_names: the loss terms its training reports, in display order.
         has_reconstruction: True if its predictions carry a reconstruction.
+        simulator: ``simulator(config, sim_config, images, seed)`` -> the synthetic
+            anomalies the method trains on, as an object with ``sample(image, index) ->
+            SyntheticSample`` (and optionally ``prepare(image)``, the image as it sees
+            it); None for methods that train on none.  The GUI's Synthetic anomalies
+            page shows these.
+        samples_note: ``samples_note(config) -> str``: what those samples are, in a
+            sentence for that page.
     """
 
     name: str
@@ -102,6 +109,8 @@ class MethodSpec:
     trains: bool = True
     loss_names: tuple[str, ...] = ()
     has_reconstruction: bool = False
+    simulator: Callable[..., Any] | None = None
+    samples_note: Callable[[Any], str] = lambda _config: ""
 
 
 def method_names() -> tuple[str, ...]:

@@ -77,7 +77,7 @@ class MainWindow(QMainWindow):
         self.project_page = ProjectPage(a, s)
         self.good_page = GoodImagesPage(a, s)
         self.training_page = TrainingPage(a, s, devices=devices, runner=runner)
-        self.simulator_page = SimulatorPage(a, s, resolve_preset=self.training_page.resolve_preset)
+        self.simulator_page = SimulatorPage(a, s, resolve_method=self.training_page.resolve_method)
         self.inspection = inspection if inspection is not None else make_inspection_panel()
         self.link = InspectionLink(self.adapter, self.inspection, self)
         self.controller.before_save.append(self.link.capture)

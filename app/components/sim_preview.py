@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from core.config import SimulatorConfig, model_preset
+from core.config import SimulatorConfig
 from core.data.images import load_image
 from core.errors import Cancelled, ImageLoadError
-from core.models.draem.recipe import recipe
+from core.registry import get_method
 from core.types import (
     FailedImage,
     Progress,
@@ -42,8 +43,12 @@ class PreviewResult:
     config: SimulatorConfig
     seed: int
     start: int
-    preset: str = "paper"
-    #: compact preset on objects on a plain background: anomalies on the object only
+    #: the method whose training samples these are, and its variant (DRAEM: the preset)
+    method: str = "draem"
+    variant: str = ""
+    #: what the samples are, one sentence for the page (HTML)
+    note: str = ""
+    #: anomalies kept on the object (objects on a plain background)
     object_only: bool = False
 
 
@@ -54,23 +59,29 @@ def make_previews(
     start: int,
     count: int,
     *,
-    preset: str = "paper",
+    method: str = "draem",
+    method_config: Any = None,
     on_progress: ProgressCallback = ignore_progress,
     should_stop: StopCallback = never_stop,
 ) -> PreviewResult:
-    """Simulate samples ``start .. start + count - 1``, as training would see them.
+    """Simulate samples ``start .. start + count - 1``, as ``method`` trains on them.
 
     Sample ``i`` uses image ``paths[i % len(paths)]`` and simulator index ``i``
     (the same pairing as :class:`core.simulate.dataset.SyntheticDataset` without the
-    shuffle), so a given (seed, index) always shows the same anomaly.  ``preset``:
-    ``paper`` shows [official]'s simulator, ``compact`` the compact preset's
-    (:func:`core.simulate.defects.compact_simulator`: working-size crops, surface defects,
-    grey anomalies on grey images).
+    shuffle), so a given (seed, index) always shows the same anomaly.  The samples come
+    from the method's own simulator (``MethodSpec.simulator``; ``method_config``
+    defaults to the method's CPU default): DRAEM's ``paper`` preset shows [official]'s
+    simulator, ``compact`` its surface defects at the working size, the flow its
+    patch blends.  A method that trains on no synthetic anomalies gives no samples.
 
     Raises:
         Cancelled: ``should_stop()`` returned True (a newer request superseded it).
         core.errors.DatasetError: the anomaly source is unusable (e.g. empty folder).
     """
+    spec = get_method(method)
+    mc = method_config if method_config is not None else spec.default_config("cpu")
+    if spec.simulator is None:
+        count = 0
     items: list[PreviewItem] = []
     failures: list[FailedImage] = []
     cache: dict[str, object] = {}
@@ -86,8 +97,7 @@ def make_previews(
                 cache[path] = None
                 failures.append(FailedImage(path, exc.reason))
     loaded = [im for im in cache.values() if im is not None]
-    mc = model_preset(preset)
-    sim = recipe(mc).simulator(config, loaded, seed, mc)
+    sim = spec.simulator(mc, config, loaded, seed) if count and n else None
     if hasattr(sim, "prepare"):  # simulators that work at a working geometry
         cache = {p: None if im is None else sim.prepare(im) for p, im in cache.items()}
     for k in range(count if n else 0):
@@ -105,6 +115,8 @@ def make_previews(
         config,
         int(seed),
         int(start),
-        preset,
+        method,
+        spec.variant(mc),
+        spec.samples_note(mc),
         object_only=bool(getattr(sim, "foreground", False)),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -27,9 +28,11 @@ from app._qt.settings import Settings
 from app._qt.widgets.common import SPACING, ImageView, outline
 from app._qt.widgets.sim_controls import SimulatorControls
 from app._qt.workers import Task
+from app.components.project import TrainingSettings
 from app.components.sim_preview import PreviewResult, make_previews
 from core.config import SimulatorConfig
 from core.errors import ConfigError
+from core.registry import get_method
 
 #: ``SyntheticSample.kind`` -> caption wording.
 KIND_NAMES = {
@@ -83,7 +86,7 @@ class SimulatorPage(QWidget):
         settings: Settings,
         parent=None,
         *,
-        resolve_preset: Callable[[str], str] | None = None,
+        resolve_method: Callable[[TrainingSettings], tuple[str, Any]] | None = None,
     ) -> None:
         super().__init__(parent)
         self.adapter, self.settings = adapter, settings
@@ -110,11 +113,11 @@ class SimulatorPage(QWidget):
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preset_note = QLabel()
         self.preset_note.setWordWrap(True)
-        self.preset_note.setToolTip("The preset is chosen on the Training page")
-        #: Training-page preset setting (auto/paper/compact) -> paper/compact; the main
-        #: window passes the device-aware rule (auto: compact on a CPU, paper on a GPU).
-        self.resolve_preset = resolve_preset or (lambda s: "paper" if s == "paper" else "compact")
-        self._preset = ""
+        self.preset_note.setToolTip("The method and its preset are chosen on the Training page")
+        #: Training-page settings -> (method, its config) on this machine; the main window
+        #: passes the device-aware rule (e.g. DRAEM auto: compact on a CPU, paper on a GPU).
+        self.resolve_method = resolve_method or (lambda s: (s.method, s.method_config("cpu")))
+        self._shown: tuple[str, str] = ("", "")
         right = QVBoxLayout()
         right.addWidget(self.preset_note)
         right.addWidget(self.empty)
@@ -142,7 +145,7 @@ class SimulatorPage(QWidget):
     def _on_changed(self, event: str) -> None:
         if event == "simulator":
             self._load_from_project()
-        elif event == "good_images" or (event == "training" and self.preset() != self._preset):
+        elif event == "good_images" or (event == "training" and self._key() != self._shown):
             self.request_preview()
 
     # ----------------------------------------------------------------- widgets → model
@@ -172,26 +175,26 @@ class SimulatorPage(QWidget):
         self.request_preview()
 
     # ----------------------------------------------------------------- preview
-    def preset(self) -> str:
-        """``paper`` or ``compact``: the preset whose training samples are shown."""
+    def method(self) -> tuple[str, Any]:
+        """(method, config) whose training samples are shown (the Training page's choice)."""
         p = self.adapter.project
-        return self.resolve_preset(p.training.preset if p is not None else "auto")
+        s = p.training if p is not None else TrainingSettings()
+        try:
+            return self.resolve_method(s)
+        except ConfigError:  # settings that cannot run here: the method's CPU default
+            return s.method, get_method(s.method).default_config("cpu")
 
-    def _show_preset(self, preset: str, object_only: bool = False) -> None:
-        self._preset = preset
+    def _key(self) -> tuple[str, str]:
+        method, config = self.method()
+        return method, get_method(method).variant(config)
+
+    def _show_note(self, note: str, object_only: bool = False) -> None:
         on_object = (
             " The images show an object on a plain background: anomalies go on the object only."
             if object_only
             else ""
         )
-        self.preset_note.setText(
-            "Samples as the <b>compact</b> preset trains on them: crops at the working size "
-            "with texture patches and surface defects (intensity changes, thin lines, spots); "
-            "grey images get grey anomalies." + on_object
-            if preset == "compact"
-            else "Samples as the <b>paper</b> preset trains on them ([official] DRÆM "
-            "simulator: Perlin-shaped texture patches on the resized image)."
-        )
+        self.preset_note.setText(note + on_object)
 
     def request_preview(self) -> None:
         """Regenerate the cards (cancels a running preview; the newest request wins)."""
@@ -206,8 +209,10 @@ class SimulatorPage(QWidget):
             self._show(None)
             return
         cfg = p.simulator
-        preset = self.preset()
-        self._show_preset(preset)
+        method, config = self.method()
+        spec = get_method(method)
+        self._shown = (method, spec.variant(config))
+        self._show_note(spec.samples_note(config))
         task = Task(
             make_previews,
             paths,
@@ -215,7 +220,8 @@ class SimulatorPage(QWidget):
             p.simulator_seed,
             self._start,
             self.controls.count.value(),
-            preset=preset,
+            method=method,
+            method_config=config,
             parent=self,
         )
         task.succeeded.connect(self._on_preview)
@@ -235,7 +241,7 @@ class SimulatorPage(QWidget):
         if self._pending:
             return  # outdated
         self._show(result)
-        self._show_preset(result.preset, result.object_only)
+        self._show_note(result.note, result.object_only)
         if result.failures:
             f = result.failures
             self.controls.show_message(f"{len(f)} image(s) unreadable, e.g. {f[0].reason}")

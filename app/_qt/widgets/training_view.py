@@ -8,6 +8,7 @@ within a few seconds, keeping the last checkpoint (DRAEM).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QCoreApplication, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
@@ -72,9 +73,9 @@ class TrainingPage(QWidget):
         self._load()
 
     # ----------------------------------------------------------------- binding
-    def resolve_preset(self, preset: str) -> str:
-        """``auto``/``paper``/``compact`` -> the preset a run would use on this machine."""
-        return tr.resolve_preset(preset, self.devices)
+    def resolve_method(self, s: TrainingSettings) -> tuple[str, Any]:
+        """Training settings -> (method, its config) as a run on this machine would use."""
+        return s.method, s.method_config(tr.device_kind(s.device, self.devices))
 
     def _load(self) -> None:
         """Project → controls."""

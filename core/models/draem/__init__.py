@@ -82,6 +82,27 @@ def fit(images, config: ModelConfig, request: FitRequest):
     return load_detector(result.checkpoint_path, device=request.device), result
 
 
+def simulator(config: ModelConfig, sim_config: SimulatorConfig | None, images, seed: int):
+    """The variant's training simulator (its recipe's), for previews."""
+    from core.models.draem.recipe import recipe
+
+    sc = sim_config if sim_config is not None else SimulatorConfig(image_size=config.image_size)
+    return recipe(config).simulator(sc, images, seed, config)
+
+
+def samples_note(config: ModelConfig) -> str:
+    if config.preset == "compact":
+        return (
+            "Samples as the <b>compact</b> preset trains on them: crops at the working size "
+            "with texture patches and surface defects (intensity changes, thin lines, spots); "
+            "grey images get grey anomalies."
+        )
+    return (
+        "Samples as the <b>paper</b> preset trains on them ([official] DRÆM simulator: "
+        "Perlin-shaped texture patches on the resized image)."
+    )
+
+
 def from_checkpoint(payload: dict, device: str = "auto"):
     from core.models.draem.detector import DraemDetector
 
@@ -104,4 +125,6 @@ SPEC = MethodSpec(
     trains=True,
     loss_names=("l2", "ssim", "focal", "total"),
     has_reconstruction=True,
+    simulator=simulator,
+    samples_note=samples_note,
 )

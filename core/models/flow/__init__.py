@@ -31,6 +31,19 @@ def from_checkpoint(payload: dict, device: str = "auto"):
     return FlowDetector.from_checkpoint(payload, device)
 
 
+def simulator(config: FlowConfig, sim_config, images, seed: int):
+    """The flow's synthetic anomalies as samples, for previews."""
+    from core.models.flow.samples import FlowSamples
+
+    return FlowSamples(config, sim_config, images, seed)
+
+
+def samples_note(config: FlowConfig) -> str:
+    from core.models.flow.samples import samples_note as note
+
+    return note(config)
+
+
 def describe(config: FlowConfig) -> str:
     return f"normalizing flow ({config.subnet} subnet, ssl weight {config.ssl_weight:g})"
 
@@ -49,6 +62,8 @@ SPEC = MethodSpec(
     default_budget=lambda config: {"minutes": 5.0},
     trains=True,
     loss_names=("nll_normal", "nll_synthetic", "total"),
+    simulator=simulator,
+    samples_note=samples_note,
 )
 
 __all__ = ["SPEC", "FlowConfig", "fit", "from_checkpoint"]

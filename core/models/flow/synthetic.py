@@ -78,6 +78,24 @@ def synthesize(
     return np.clip(out + 0.5, 0, 255).astype(np.uint8), mask
 
 
+def anomalous_crop(
+    prepared: Sequence[np.ndarray],
+    i: int,
+    crop: np.ndarray,
+    rng: np.random.Generator,
+    source=None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic anomaly in ``crop`` (a (S, S, 3) uint8 crop of ``prepared[i]``): a patch
+    of another good image, or a texture of ``source`` (an ``AnomalySource``) when given,
+    blended in by :func:`synthesize`.  Returns (augmented, mask (S, S) float32 {0, 1})."""
+    size = crop.shape[:2]
+    if source is not None:
+        patch = source.sample(rng, size)
+    else:
+        patch = foreign_patch(prepared, i, size, rng)
+    return synthesize(crop, patch, rng)
+
+
 def feature_mask(mask: np.ndarray, stride: int) -> np.ndarray:
     """(H, W) float32 {0, 1} mask -> (H / stride, W / stride) float32 coverage in [0, 1]
     (area average)."""

@@ -36,7 +36,7 @@ from core.models.flow.config import FlowConfig
 from core.models.flow.detector import FlowDetector, image_score, nll_map, smooth
 from core.models.flow.features import Features, prepare
 from core.models.flow.network import FlowModel
-from core.models.flow.synthetic import feature_mask, foreign_patch, synthesize
+from core.models.flow.synthetic import anomalous_crop, feature_mask
 from core.progress import RateGate
 from core.types import TrainPreview, TrainProgress, TrainResult
 
@@ -78,11 +78,7 @@ class _Batches:
         masks = []
         for _ in range(n_syn):
             i, c = self.crop()
-            if self.source is not None:
-                patch = self.source.sample(self.rng, self.size)
-            else:
-                patch = foreign_patch(self.prepared, i, self.size, self.rng)
-            aug, m = synthesize(c, patch, self.rng)
+            aug, m = anomalous_crop(self.prepared, i, c, self.rng, self.source)
             crops.append(aug)
             masks.append(m)
         return crops, masks

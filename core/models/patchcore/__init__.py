@@ -75,4 +75,8 @@ SPEC = MethodSpec(
     describe=describe,
     variant=lambda config: config.backbone,
     trains=False,
+    samples_note=lambda config: (
+        "<b>PatchCore</b> trains on no synthetic anomalies: it memorises patch features of "
+        "the good images, and anything far from all of them is anomalous."
+    ),
 )
