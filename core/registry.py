@@ -92,6 +92,8 @@ class MethodSpec:
             page shows these.
         samples_note: ``samples_note(config) -> str``: what those samples are, in a
             sentence for that page.
+        simulator_fields: the :class:`core.config.SimulatorConfig` fields its
+            simulator uses (None: all of them); the page offers only these.
     """
 
     name: str
@@ -111,6 +113,7 @@ class MethodSpec:
     has_reconstruction: bool = False
     simulator: Callable[..., Any] | None = None
     samples_note: Callable[[Any], str] = lambda _config: ""
+    simulator_fields: tuple[str, ...] | None = None
 
 
 def method_names() -> tuple[str, ...]:

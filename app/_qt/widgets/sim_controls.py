@@ -116,6 +116,13 @@ class SimulatorControls(QGroupBox):
         self._update_folder_row()
         self._changed()
 
+    def offer(self, fields: tuple[str, ...] | None) -> None:
+        """Enable only the settings the chosen method's simulator uses (None: all)."""
+        for key, w in self.fields.items():
+            w.setEnabled(fields is None or key in fields)
+        for w in (self.source, self.source_dir, self.browse):
+            w.setEnabled(fields is None or "source" in fields)
+
     def _update_folder_row(self) -> None:
         folder = self.source.currentData() == "folder"
         self.source_dir.setVisible(folder)

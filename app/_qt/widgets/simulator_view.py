@@ -213,6 +213,7 @@ class SimulatorPage(QWidget):
         spec = get_method(method)
         self._shown = (method, spec.variant(config))
         self._show_note(spec.samples_note(config))
+        self.controls.offer(spec.simulator_fields)
         task = Task(
             make_previews,
             paths,

@@ -64,6 +64,7 @@ SPEC = MethodSpec(
     loss_names=("nll_normal", "nll_synthetic", "total"),
     simulator=simulator,
     samples_note=samples_note,
+    simulator_fields=("source", "source_dir"),
 )
 
 __all__ = ["SPEC", "FlowConfig", "fit", "from_checkpoint"]

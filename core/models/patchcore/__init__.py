@@ -75,6 +75,7 @@ SPEC = MethodSpec(
     describe=describe,
     variant=lambda config: config.backbone,
     trains=False,
+    simulator_fields=(),
     samples_note=lambda config: (
         "<b>PatchCore</b> trains on no synthetic anomalies: it memorises patch features of "
         "the good images, and anything far from all of them is anomalous."

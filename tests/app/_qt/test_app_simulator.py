@@ -179,7 +179,13 @@ def test_page_shows_the_flow_samples_and_says_patchcore_has_none(qtbot, page):
     page.adapter.project.set_training(TrainingSettings(method="flow"))
     res = _wait_preview(qtbot, page, lambda r: r.method == "flow")
     assert res.items and "normalizing flow" in page.preset_note.text()
+    # the flow uses the anomaly source only: the Perlin settings are not offered
+    assert page.controls.source.isEnabled() and not page.controls.fields["threshold"].isEnabled()
     page.adapter.project.set_training(TrainingSettings(method="patchcore"))
     res = _wait_preview(qtbot, page, lambda r: r.method == "patchcore")
     assert res.items == () and "no synthetic anomalies" in page.preset_note.text()
     assert not any(c.isVisibleTo(page) for c in page.cards)
+    assert not page.controls.source.isEnabled()
+    page.adapter.project.set_training(TrainingSettings(preset="paper"))
+    _wait_preview(qtbot, page, lambda r: r.variant == "paper")
+    assert page.controls.fields["threshold"].isEnabled()
