@@ -21,10 +21,13 @@ from PySide6.QtCore import QObject, Signal
 
 from app._qt.project_qt import ProjectAdapter
 from app.components.project import BatchEntry
+from app.components.schema import read_json
 from core.io.files import atomic_write
 
 BATCH_NAME = "inspection"
 LABEL_NAMES = {0: "good", 1: "defect"}
+#: the largest inspection snapshot restored (10 000 images with painted masks fit)
+MAX_STATE_BYTES = 256 * 2**20
 
 
 class InspectionLink(QObject):
@@ -87,7 +90,9 @@ class InspectionLink(QObject):
         snapshot = None
         if batch is not None and batch.state_path and p.abs(batch.state_path).is_file():
             try:
-                snapshot = json.loads(p.abs(batch.state_path).read_text(encoding="utf-8"))
+                snapshot = read_json(
+                    p.abs(batch.state_path), max_bytes=MAX_STATE_BYTES, what="inspection state"
+                )
                 state.load_dict(snapshot)
                 self.needs_maps = len(state) > 0
             except (OSError, ValueError) as exc:  # StateError is a ValueError

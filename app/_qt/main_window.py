@@ -26,6 +26,7 @@ from app._qt.widgets.project_view import ProjectPage
 from app._qt.widgets.simulator_view import SimulatorPage
 from app._qt.widgets.training_view import TrainingPage
 from app._qt.workers import cancel_all
+from app.components.messages import plain_text
 
 PAGES = ("Project", "Good images", "Synthetic anomalies", "Training", "Inspection")
 TOOLTIPS = (
@@ -207,7 +208,9 @@ class MainWindow(QMainWindow):
 
     # ----------------------------------------------------------------- wiring
     def _wire(self) -> None:
-        show = self.statusBar().showMessage
+        def show(message: str, ms: int) -> None:
+            self.statusBar().showMessage(plain_text(message).replace("\n", " "), ms)
+
         for src in (self.controller, self.detector_loader, self.link, *self.pages):
             if hasattr(src, "status_message"):
                 src.status_message.connect(lambda m: show(m, 15_000))

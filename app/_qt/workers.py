@@ -57,6 +57,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
+from app.components.messages import plain_text
 from core.errors import Cancelled, CoreError
 from core.progress import RateGate
 
@@ -93,10 +94,10 @@ def _has_preview(report: object) -> bool:
 def readable_error(exc: BaseException) -> str:
     """A message for the user: core errors as is, others prefixed with their type."""
     if isinstance(exc, CoreError):
-        return str(exc) or type(exc).__name__
+        return plain_text(str(exc) or type(exc).__name__)
     if isinstance(exc, MemoryError):
         return "Out of memory: try a smaller preset, batch size or fewer images."
-    text = str(exc)
+    text = plain_text(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

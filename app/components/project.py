@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from app.components.project_schema import MAX_PROJECT_BYTES, check_project
+from app.components.schema import SchemaError, read_json
 from core.config import SimulatorConfig, Thresholds, TrainConfig
 from core.errors import ConfigError
 from core.io.files import atomic_write
@@ -322,19 +324,16 @@ class Project:
 
     @classmethod
     def from_dict(cls, root: str | os.PathLike, d: dict[str, Any]) -> Project:
-        if d.get("format") != FORMAT:
-            raise ProjectError(
-                f"{Path(root) / FILE_NAME} is not a project file of this application"
-            )
-        if int(d.get("version", 0)) > VERSION:
-            raise ProjectError(
-                f"the project was written by a newer version (format {d.get('version')}); please update"
-            )
-        p = cls(root, d.get("name"))
+        """A project from a parsed ``project.json``; every field is checked first
+        (:mod:`app.components.project_schema`), so a damaged file raises
+        :class:`ProjectError` naming the field and nothing half-built is returned."""
+        file = Path(root) / FILE_NAME
         try:
-            p.good_images = [str(s) for s in d.get("good_images", [])]
-            p.simulator = SimulatorConfig.from_dict(d.get("simulator", {}))
-            p.simulator_seed = int(d.get("simulator_seed", 0))
+            d = check_project(d, file_format=FORMAT, version=VERSION, methods=method_names())
+            p = cls(root, d.get("name"))
+            p.good_images = list(d.get("good_images", []))
+            p.simulator = d.get("simulator", SimulatorConfig())
+            p.simulator_seed = d.get("simulator_seed", 0)
             p.training = TrainingSettings(**d.get("training", {}))
             p.models = [ModelEntry(**m) for m in d.get("models", [])]
             p.active_model = d.get("active_model")
@@ -342,9 +341,11 @@ class Project:
                 BatchEntry(**{**b, "paths": tuple(b.get("paths", ()))})
                 for b in d.get("batches", [])
             ]
-            p.thresholds = {k: Thresholds.from_dict(v) for k, v in d.get("thresholds", {}).items()}
+            p.thresholds = dict(d.get("thresholds", {}))
+        except SchemaError as exc:
+            raise ProjectError(f"{file}: damaged project file: {exc}") from None
         except (ConfigError, TypeError, ValueError) as exc:
-            raise ProjectError(f"{p.file}: damaged project file ({exc})") from exc
+            raise ProjectError(f"{file}: damaged project file ({exc})") from None
         if p.active_model is not None and p.model(p.active_model) is None:
             p.active_model = None
         return p
@@ -402,11 +403,13 @@ def open_project(path: str | os.PathLike) -> Project:
     if not file.is_file():
         raise ProjectError(f"no project found at {p} (expected {FILE_NAME})")
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProjectError(f"{file}: cannot read the project file ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ProjectError(f"{file}: damaged project file (not a JSON object)")
+        data = read_json(file, max_bytes=MAX_PROJECT_BYTES, what="project file")
+    except OSError as exc:
+        raise ProjectError(
+            f"{file}: cannot read the project file ({exc.strerror or exc})"
+        ) from None
+    except SchemaError as exc:
+        raise ProjectError(f"{file}: damaged project file: {exc.problem}") from None
     return Project.from_dict(file.parent, data)
 
 

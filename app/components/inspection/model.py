@@ -36,6 +36,7 @@ from app.components.inspection.items import (
     InspectedItem,
     StateError,
     VerdictCounts,
+    check_state,
     item_from_entry,
     mask_to_rle,
 )
@@ -358,22 +359,17 @@ class InspectionState:
         Raises:
             StateError: the snapshot is malformed or from a newer version.
         """
-        if not isinstance(d, dict):
-            raise StateError("inspection state must be a dict")
-        if int(d.get("version", 0)) > STATE_VERSION:
-            raise StateError(
-                f"inspection state version {d.get('version')} is newer than {STATE_VERSION}"
-            )
+        d = check_state(d)
         try:
             thresholds = Thresholds.from_dict(d.get("thresholds", {}))
             items = [item_from_entry(e) for e in d.get("items", [])]
             failures = [
-                FailedImage(str(f["path"]), str(f["reason"])) for f in d.get("failures", [])
+                FailedImage(f["path"], str(f.get("reason", ""))) for f in d.get("failures", [])
             ]
         except StateError:
             raise
         except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise StateError(f"malformed inspection state: {exc!r}") from None
+            raise StateError(f"malformed inspection state: {exc}") from None
         for key in self._keys:
             self.store.discard(key)
         self._reset_arrays()

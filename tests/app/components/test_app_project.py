@@ -88,7 +88,7 @@ def test_bad_files_give_readable_errors(tmp_path):
     with pytest.raises(ProjectError, match="no project found"):
         open_project(tmp_path)
     (tmp_path / "project.json").write_text("{not json")
-    with pytest.raises(ProjectError, match="cannot read"):
+    with pytest.raises(ProjectError, match="not valid JSON"):
         open_project(tmp_path)
     (tmp_path / "project.json").write_text(json.dumps({"format": "x"}))
     with pytest.raises(ProjectError, match="not a project file"):
