@@ -79,8 +79,14 @@ def run_gui(
         quit_after_ms: close the window after this many milliseconds (smoke tests).
 
     Returns:
-        The Qt event loop's exit code (0 on a normal close).
+        The Qt event loop's exit code (0 on a normal close); 2 when the desktop lacks
+        a display or the system libraries Qt needs (the message names them).
     """
+    from app.components.desktop_check import desktop_problem
+
+    if (problem := desktop_problem()) is not None:  # before Qt, which would abort the process
+        print(problem, file=sys.stderr)
+        return 2
     from PySide6.QtCore import QTimer
 
     from app._qt.main_window import MainWindow
