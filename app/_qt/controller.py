@@ -13,10 +13,19 @@ from PySide6.QtCore import QObject, QStandardPaths, Signal
 
 from app._qt.project_qt import ProjectAdapter
 from app._qt.settings import Settings
-from app.components.project import BatchEntry, Project, ProjectError, new_project, open_project
+from app.components.project import (
+    BatchEntry,
+    Project,
+    ProjectError,
+    TrainingSettings,
+    new_project,
+    open_project,
+)
 from core.errors import CoreError
 
 DEMO_NAME = "Demo – brick surface"
+#: the demo test images; the inspection link inspects a batch by this name like its own
+DEMO_BATCH = "inspection"
 
 
 def default_demo_folder() -> Path:
@@ -29,14 +38,18 @@ def make_demo_project(folder: str | Path) -> Project:
     """Create (or reopen) the demo project: the bundled demo set's good images and test batch.
 
     The good images are ``resources/demo/brick/train/good`` (read in place, never
-    copied); the demo test images are recorded as a batch to inspect once a
-    model is trained.
+    copied); the demo test images are recorded as a batch to inspect once a model
+    is trained, labelled from their folder names (``test/good`` → good, every other
+    ``test/<type>`` → defect: the data set's ground truth, as the command-line demo's
+    export records it).  Training is set to the command-line demo's quick budget
+    (compact preset, :data:`core.demo.DEMO_STEPS` steps capped at
+    :data:`core.demo.DEMO_MINUTES` minutes), so one click gives a usable model.
 
     Raises:
         ProjectError: the demo data are missing or the folder is not writable.
     """
     from core.data.images import good_image_paths, read_mvtec
-    from core.demo import demo_root
+    from core.demo import DEMO_MINUTES, DEMO_STEPS, demo_root
 
     folder = Path(folder)
     if (folder / "project.json").is_file():
@@ -44,12 +57,26 @@ def make_demo_project(folder: str | Path) -> Project:
     try:
         root = demo_root()
         goods = good_image_paths(root)
-        tests = [str(item.path) for item in read_mvtec(root).test]
+        tests = read_mvtec(root).test
     except CoreError as exc:
         raise ProjectError(str(exc)) from exc
     p = Project(folder, DEMO_NAME)
     p.add_good_images(goods)
-    p.set_batch(BatchEntry(name="demo test images", paths=tuple(tests)))
+    p.set_training(
+        TrainingSettings(
+            preset="compact",
+            budget_kind="steps",
+            budget_value=DEMO_STEPS,
+            max_minutes=DEMO_MINUTES,
+        )
+    )
+    p.set_batch(
+        BatchEntry(
+            name=DEMO_BATCH,
+            paths=tuple(str(t.path) for t in tests),
+            labels={str(t.path): "defect" if t.is_anomalous else "good" for t in tests},
+        )
+    )
     p.save()
     return p
 

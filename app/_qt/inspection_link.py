@@ -6,7 +6,8 @@
   :class:`app.components.project.BatchEntry` (paths, labels ``good``/``defect``) plus the
   thresholds of the model in use.
 * :meth:`restore` (a project was opened): the snapshot is loaded back; a batch
-  recorded only as paths (the demo's test images) is queued for inspection.
+  recorded only as paths (the demo's test images) is queued for inspection, and the
+  labels it records (the demo's ground truth) are given to its images as they arrive.
 * :meth:`on_detector_loaded`: the panel gets the model, the project's saved
   thresholds for it, and (re-)inspects what needs maps.
 
@@ -20,6 +21,7 @@ import json
 from PySide6.QtCore import QObject, Signal
 
 from app._qt.project_qt import ProjectAdapter
+from app.components.inspection.items import UNLABELLED
 from app.components.project import BatchEntry
 from app.components.schema import read_json
 from core.io.files import atomic_write
@@ -34,13 +36,20 @@ class InspectionLink(QObject):
     """Project ↔ inspection panel synchronisation (GUI thread)."""
 
     status_message = Signal(str)
+    #: the panel has a model and any queued images are being inspected
+    inspected = Signal()
 
     def __init__(self, adapter: ProjectAdapter, panel, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.adapter = adapter
         self.panel = panel
         self.pending_paths: list[str] = []
+        #: labels (0 OK / 1 defective) of queued images, set when each is inspected
+        self.pending_labels: dict[str, int] = {}
+        #: queued images not inspected yet; when the last arrives the batch is recorded
+        self._awaiting: set[str] = set()
         self.needs_maps = False
+        self._listening = False
 
     @property
     def state(self):
@@ -60,11 +69,12 @@ class InspectionLink(QObject):
         except OSError as exc:
             self.status_message.emit(f"Cannot save the inspected batch to {file}: {exc}")
             return
-        labels = {
-            e["path"]: LABEL_NAMES[e["label"]]
+        labels = {path: LABEL_NAMES[v] for path, v in self.pending_labels.items()}
+        labels.update(
+            (e["path"], LABEL_NAMES[e["label"]])
             for e in snapshot["items"]
             if e["label"] in LABEL_NAMES
-        }
+        )
         old = p.batch(BATCH_NAME)
         p.set_batch(
             BatchEntry(
@@ -82,10 +92,14 @@ class InspectionLink(QObject):
     # ----------------------------------------------------------------- project → panel
     def restore(self) -> None:
         """Show the opened project's batch (without maps until a model is loaded)."""
-        self.pending_paths, self.needs_maps = [], False
+        self.pending_paths, self.pending_labels, self.needs_maps = [], {}, False
+        self._awaiting = set()
         p, state = self.adapter.project, self.state
         if p is None or state is None:
             return
+        if not self._listening:
+            state.subscribe(self._on_state)
+            self._listening = True
         batch = p.batch(BATCH_NAME) or (p.batches[-1] if p.batches else None)
         snapshot = None
         if batch is not None and batch.state_path and p.abs(batch.state_path).is_file():
@@ -102,6 +116,28 @@ class InspectionLink(QObject):
             state.load_dict({"items": [], "thresholds": state.thresholds.to_dict()})
             if batch is not None:
                 self.pending_paths = [str(p.abs(x)) for x in batch.paths]
+                names = {name: code for code, name in LABEL_NAMES.items()}
+                self.pending_labels = {
+                    str(p.abs(k)): names[v] for k, v in batch.labels.items() if v in names
+                }
+
+    def _on_state(self, kind: str, info) -> None:
+        """Newly inspected images of a queued batch get the labels the batch recorded;
+        once the last queued image is in, the batch is recorded in the project."""
+        state = self.state
+        if state is None or not self._awaiting or kind not in ("inserted", "failures"):
+            return
+        if kind == "failures":
+            self._awaiting.difference_update(f.path for f in state.failures)
+        else:
+            for i in range(info[0], info[1] + 1):
+                self._awaiting.discard(state.path(i))
+                label = self.pending_labels.pop(state.path(i), None)
+                if label is not None and state.label(i) == UNLABELLED:
+                    state.set_label(i, label)
+        if not self._awaiting:
+            self.pending_labels = {}
+            self.capture()
 
     def on_detector_loaded(self, detector, path: str) -> None:
         """Give the panel the model, then inspect what is waiting for it."""
@@ -114,7 +150,9 @@ class InspectionLink(QObject):
             self.panel.set_thresholds(image=saved.image, pixel=saved.pixel, source=saved.source)
         if self.pending_paths:
             paths, self.pending_paths = self.pending_paths, []
+            self._awaiting = set(paths)
             self.panel.add_paths(paths)
         elif self.needs_maps and self.state is not None and len(self.state):
             self.needs_maps = False
             self.panel.reinspect()
+        self.inspected.emit()

@@ -221,9 +221,18 @@ class MainWindow(QMainWindow):
         pp.open_path_requested.connect(self.controller.open)
         pp.goto_page.connect(self.nav.setCurrentRow)
         pp.model_activated.connect(self._load_active_model)
+        pp.train_requested.connect(self.quick_train)
         self.training_page.model_trained.connect(self._load_active_model)
+        self.training_page.running_changed.connect(lambda _r: self._update_quick_train())
+        self.adapter.changed.connect(lambda _e: self._update_quick_train())
+        self.link.inspected.connect(self._show_inspection)
         self.adapter.project_replaced.connect(
-            lambda _p: (self._update_title(), self.link.restore(), self._load_active_model())
+            lambda _p: (
+                self._update_title(),
+                self.link.restore(),
+                self._load_active_model(),
+                self._update_quick_train(),
+            )
         )
         self.adapter.dirty_changed.connect(lambda _d: self._update_title())
         self.adapter.changed.connect(lambda e: self._update_title() if e == "name" else None)
@@ -234,6 +243,33 @@ class MainWindow(QMainWindow):
         m = p.active() if p is not None else None
         if m is not None and p.abs(m.path).is_file() and hasattr(self.inspection, "set_detector"):
             self.detector_loader.load(p.abs(m.path))
+
+    def _update_quick_train(self) -> None:
+        """The project page's one-click action: shown while the project has good images
+        but no usable model and nothing is training."""
+        p, page = self.adapter.project, self.training_page
+        usable = p is not None and any(
+            m.status != "failed" and p.abs(m.path).is_file() for m in p.models
+        )
+        if p is None or not p.good_images or usable or page.is_running():
+            self.project_page.show_quick_train(None)
+            return
+        expected = page.controls.expected.text()
+        self.project_page.show_quick_train(f"▶  Train a model now ({expected})")
+
+    def quick_train(self) -> bool:
+        """Start training with the project's settings and show its progress; once the
+        model is trained the project's batch is inspected and the Inspection page shown."""
+        if not self.training_page.start():
+            return False
+        self._after_quick_train = True
+        self.nav.setCurrentRow(PAGES.index("Training"))
+        return True
+
+    def _show_inspection(self) -> None:
+        if getattr(self, "_after_quick_train", False):
+            self._after_quick_train = False
+            self.nav.setCurrentRow(PAGES.index("Inspection"))
 
     def _update_title(self) -> None:
         p = self.adapter.project

@@ -65,6 +65,8 @@ class TrainingSettings:
 
     ``budget_kind`` is ``steps`` / ``epochs`` / ``minutes``; ``budget_value`` its amount.
     ``preset`` is ``paper`` / ``compact``, or ``auto`` (compact on a CPU, paper on a GPU).
+    ``max_minutes``: an optional time cap on a steps or epochs budget (the run stops at
+    whichever comes first, and says so); the demo project's quick model uses one.
     """
 
     method: str = "draem"
@@ -77,6 +79,7 @@ class TrainingSettings:
     #: PatchCore's backbone (``core.models.backbone.load_backbone`` name) and its local weights
     backbone: str = "efficientnet_lite0"
     backbone_weights: str = ""
+    max_minutes: float | None = None
 
     def __post_init__(self) -> None:
         if self.method not in method_names():
@@ -91,6 +94,8 @@ class TrainingSettings:
             )
         if not self.budget_value > 0:
             raise ConfigError(f"the training budget must be > 0, got {self.budget_value}")
+        if self.max_minutes is not None and not 0 < self.max_minutes <= 1e6:
+            raise ConfigError(f"the time cap must be > 0 minutes, got {self.max_minutes}")
 
     def method_config(self, kind: str) -> Any:
         """The method's core config for a device kind (raises ``ConfigError`` when it cannot work).
@@ -112,6 +117,8 @@ class TrainingSettings:
         budget: dict[str, Any] = {"steps": None, "epochs": None, "minutes": None}
         v = self.budget_value
         budget[self.budget_kind] = float(v) if self.budget_kind == "minutes" else max(1, int(v))
+        if self.max_minutes is not None and self.budget_kind != "minutes":
+            budget["minutes"] = float(self.max_minutes)
         kw = {**budget, "batch_size": self.batch_size, "seed": self.seed, "device": self.device}
         kw.update(overrides)
         return TrainConfig(**kw)

@@ -80,6 +80,7 @@ def _training(methods: tuple[str, ...]) -> Any:
             "seed": integer(0, 2**31 - 1),
             "backbone": text(MAX_NAME),
             "backbone_weights": text(MAX_PATH),
+            "max_minutes": optional(number(0, 1_000_000, above=True)),
         }
     )
 

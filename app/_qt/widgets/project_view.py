@@ -57,6 +57,7 @@ class ProjectPage(QWidget):
     open_path_requested = Signal(str)
     goto_page = Signal(int)
     model_activated = Signal(object)  # ModelEntry made active by the user
+    train_requested = Signal()  # the "train a model now" action of a project without one
 
     def __init__(self, adapter: ProjectAdapter, settings: Settings, parent=None) -> None:
         super().__init__(parent)
@@ -93,6 +94,14 @@ class ProjectPage(QWidget):
             self.steps.addWidget(b, i, 0)
             self.steps.addWidget(lab, i, 1)
             self.step_labels.append(lab)
+        self.quick_train = button(
+            "Train a model now",
+            "Train with the Training page's settings, then inspect the project's batch",
+            self.train_requested.emit,
+        )
+        self.quick_train.setObjectName("primary")
+        self.quick_train.setVisible(False)
+        self.steps.addWidget(self.quick_train, len(STEPS), 0, 1, 2)
         steps_box = QGroupBox("Workflow")
         steps_box.setLayout(self.steps)
 
@@ -151,20 +160,36 @@ class ProjectPage(QWidget):
         self._fill_models(p)
         self._fill_recent()
 
+    def show_quick_train(self, text: str | None) -> None:
+        """Show the one-click training action with ``text`` (None hides it)."""
+        self.quick_train.setVisible(text is not None)
+        if text is not None:
+            self.quick_train.setText(text)
+
     def _fill_steps(self, p: Project | None) -> None:
+        """One line per step; a ✓ only on a step that has been done (the simulator step
+        has nothing to finish and never gets one)."""
         if p is None:
             return
         n = len(p.good_images)
-        ok = [n > 0, n > 0, any(m.status != "failed" for m in p.models), bool(p.batches)]
+        usable = [m for m in p.models if m.status != "failed"]
+        inspected = [b for b in p.batches if b.state_path or b.export_path]
+        waiting = sum(len(b.paths) for b in p.batches if b not in inspected)
+        batches = (
+            f"{len(inspected)} inspected batch(es): " + ", ".join(b.name for b in inspected[:3])
+            if inspected
+            else f"{waiting} image(s) wait for a model to inspect them"
+            if waiting
+            else STEPS[3][1]
+        )
+        ok = [n > 0, False, bool(usable), bool(inspected)]
         facts = [
             f"{n} good image(s)" if n else STEPS[0][1],
             f"source: {p.simulator.source}, threshold {p.simulator.threshold:g}, β {p.simulator.beta_min:g}–{p.simulator.beta_max:g}",
             f"{len(p.models)} model(s); in use: {p.active_model or 'none'}"
             if p.models
-            else STEPS[2][1],
-            f"{len(p.batches)} batch(es): " + ", ".join(b.name for b in p.batches[:3])
-            if p.batches
-            else STEPS[3][1],
+            else "no model yet. " + STEPS[2][1],
+            batches,
         ]
         for lab, text, done in zip(self.step_labels, facts, ok, strict=True):
             lab.setText(("✓ " if done else "") + text)

@@ -177,6 +177,7 @@ class TrainingControls(QGroupBox):
         """
         kind = self.budget_kind.currentData()
         value = self.budget.value() if kind == current.budget_kind else BUDGET_DEFAULTS[kind]
+        same_budget = kind == current.budget_kind and value == current.budget_value
         return TrainingSettings(
             self.method.currentData(),
             self.preset.currentData(),
@@ -187,6 +188,7 @@ class TrainingControls(QGroupBox):
             self.seed.value(),
             self.backbone.currentData(),
             self.weights.text().strip(),
+            current.max_minutes if same_budget else None,  # a new budget drops the time cap
         )
 
     def set_state(

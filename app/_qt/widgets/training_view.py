@@ -239,6 +239,10 @@ class TrainingPage(QWidget):
         verb = {"finished": "finished", "cancelled": "cancelled (checkpoint kept)"}.get(
             out.status, out.status
         )
+        tc = self._job.train_config if self._job is not None else None
+        capped = tc is not None and tc.steps and tc.minutes and out.steps < tc.steps
+        if out.status == "finished" and capped:  # the time cap came first: say so
+            verb = f"finished, cut short by its {tc.minutes:g}-minute cap at {out.steps} of {tc.steps} steps"
         self._end(
             f"{self._name} {verb}: {out.steps} steps in {tr.format_duration(out.elapsed_s)}{skipped}. {out.message}"
         )
