@@ -105,6 +105,23 @@ def from_good_scores(scores, percentile: float = 99.0, margin: float = 0.0) -> T
     return ThresholdSuggestion(value, "good-percentile", detail)
 
 
+#: fewer labelled images than this (in all, or of either kind) make a threshold chosen
+#: from labels unreliable: the suggestion's detail then says so
+MIN_RELIABLE_LABELS, MIN_RELIABLE_PER_CLASS = 20, 5
+
+
+def few_labels_warning(y: np.ndarray) -> str:
+    """``"; only ... too few ..."`` when labels ``y`` (N,) in {0, 1} are too few, else ``""``."""
+    n_bad = int(y.sum())
+    n_good = int(y.size) - n_bad
+    if y.size >= MIN_RELIABLE_LABELS and min(n_good, n_bad) >= MIN_RELIABLE_PER_CLASS:
+        return ""
+    return (
+        f"; unreliable: only {n_good} OK and {n_bad} defective label(s) (label at least "
+        f"{MIN_RELIABLE_LABELS}, {MIN_RELIABLE_PER_CLASS} of each kind)"
+    )
+
+
 def f1_optimal(labels, scores) -> ThresholdSuggestion:
     """Threshold of maximum F1 on labelled images (``labels`` (N,) in {0, 1}, ``scores`` (N,)).
 
@@ -117,7 +134,7 @@ def f1_optimal(labels, scores) -> ThresholdSuggestion:
     detail = (
         f"max F1 {res.f1:.3f} (precision {c.precision:.3f}, recall {c.recall:.3f}) on "
         f"{y.size} labelled image(s), {int(y.sum())} defective"
-    )
+    ) + few_labels_warning(y)
     return ThresholdSuggestion(res.threshold, "f1-optimal", detail)
 
 
@@ -134,7 +151,7 @@ def no_missed_defect(labels, scores) -> ThresholdSuggestion:
     detail = (
         f"lowest of {int(y.sum())} defective score(s): all defects NG, "
         f"{c.fp} of {n_good} good image(s) NG"
-    )
+    ) + few_labels_warning(y)
     return ThresholdSuggestion(value, "no-missed-defect", detail)
 
 

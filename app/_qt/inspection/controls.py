@@ -22,6 +22,9 @@ from app._qt.widgets.common import WrapRow
 from app.components.inspection.items import VerdictCounts
 
 SLIDER_STEPS = 1000
+#: a slider gets a row of its own at least this wide: one pixel moves it by at most
+#: 1/300 of the score range (a narrow slider made a small drag jump across it)
+MIN_SLIDER_PX = 300
 COLORMAPS = ("inferno", "turbo", "viridis", "plasma", "CET-L4")
 
 
@@ -32,6 +35,8 @@ class _ThresholdRow:
         self.label = QLabel(name)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, SLIDER_STEPS)
+        self.slider.setMinimumWidth(MIN_SLIDER_PX)
+        self.slider.setPageStep(SLIDER_STEPS // 50)
         self.spin = QDoubleSpinBox()
         self.spin.setDecimals(4)
         self.spin.setRange(-1e9, 1e9)
@@ -114,12 +119,12 @@ class ThresholdControls(QWidget):
         self.source.setWordWrap(True)
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
-        for r, row in enumerate((self.image, self.pixel)):
-            grid.addWidget(row.label, r, 0)
-            grid.addWidget(row.slider, r, 1)
-            grid.addWidget(row.spin, r, 2)
-        grid.addWidget(self.readout, 2, 0, 1, 3)
-        grid.addWidget(self.source, 3, 0, 1, 3)
+        for r, row in enumerate((self.image, self.pixel)):  # label + box, then the slider
+            grid.addWidget(row.label, 2 * r, 0)
+            grid.addWidget(row.spin, 2 * r, 2)
+            grid.addWidget(row.slider, 2 * r + 1, 0, 1, 3)
+        grid.addWidget(self.readout, 4, 0, 1, 3)
+        grid.addWidget(self.source, 5, 0, 1, 3)
         grid.setColumnStretch(1, 1)
         self.set_counts(VerdictCounts(0, 0, 0, 0, 0))
 
@@ -132,7 +137,9 @@ class ThresholdControls(QWidget):
         )
 
     def set_source(self, text: str) -> None:
+        """Say where the thresholds come from; a warning in it (too few labels) in orange."""
         self.source.setText(f"Thresholds: {text}")
+        self.source.setStyleSheet("color: #b35900;" if "unreliable" in text else "color: #666;")
 
 
 class ViewOptions(QWidget):

@@ -196,6 +196,10 @@ class MetricsBox(QGroupBox):
             self.message.emit(str(exc))
             return
         self.image_suggested.emit(float(s.value), f"{s.rule}: {s.detail}")
+        if rule in ("f1", "nomiss"):  # chosen from labels: say when they are too few
+            warning = thresholds.few_labels_warning(self._labels[self._labels >= 0] == 1)
+            if warning:
+                self.message.emit(f"⚠ {s.rule} threshold {s.value:.4f}{warning}")
 
     def _use_pixel(self) -> None:
         if self._pixel_value is not None:

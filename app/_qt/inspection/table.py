@@ -29,6 +29,8 @@ from app.components.inspection.model import InspectionState
 from core.types import FailedImage
 
 THUMB_ROW = 52
+#: narrowest list: score, verdict and label columns plus a readable Image column
+MIN_LIST_PX = 360
 
 
 class BatchList(QWidget):
@@ -98,7 +100,8 @@ class BatchList(QWidget):
         self.failed_list.setToolTip("Files that could not be inspected, with the reason")
         self.failed_list.setMaximumHeight(90)
         self.failed_list.setWordWrap(True)
-        self.setMinimumWidth(250)
+        # the Image column keeps room for a thumbnail and about 16 characters of file name
+        self.setMinimumWidth(MIN_LIST_PX)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         for pair in ((self.btn_add, self.btn_open), (self.btn_export, self.btn_export_sel)):

@@ -55,6 +55,7 @@ class TrainingPage(QWidget):
         self.problems.setVisible(False)
         self.plot = LossPlot()
         self.preview = PreviewStrip()
+        self._show_previews_of(None)
 
         right = QVBoxLayout()
         right.addWidget(self.progress)
@@ -105,6 +106,8 @@ class TrainingPage(QWidget):
             and active.status == "cancelled"
             and p.abs(active.path).is_file()
         )
+        if not running:
+            self.plot.setVisible(get_method(s.method).trains)  # a fitted method has no curves
         self.controls.set_state(
             running=running,
             can_start=n > 0,
@@ -169,6 +172,7 @@ class TrainingPage(QWidget):
         self._job, self._name, self._preset_tag = job, name, f"{tag}/{device}"
         self.plot.clear_history()
         self.preview.clear()
+        self._show_previews_of(get_method(s.method))
         self.problems.set_messages([])
         self.progress.setRange(0, 0)
         self.state.setText(("Resuming " if resume else "Starting ") + name + "…")
@@ -185,6 +189,12 @@ class TrainingPage(QWidget):
         self.running_changed.emit(True)
         self._refresh()
         return True
+
+    def _show_previews_of(self, spec) -> None:
+        """Show only the preview views the method has: none for a fitted method, and a
+        reconstruction only once its previews carry one (DRAEM's compact variant has none)."""
+        self.preview.setVisible(spec is not None and spec.trains)
+        self.preview.views["reconstruction"].setVisible(False)
 
     def resume(self) -> bool:
         return self.start(resume=True)

@@ -111,3 +111,66 @@ def test_a_foreign_pickle_as_active_model_is_a_plain_message(qtbot, tmp_path, mo
     message = w.statusBar().currentMessage()
     assert "refused" in message and "Traceback" not in message and "\x1b" not in message
     assert "\n" not in message
+
+
+def test_f1_on_four_labels_warns_that_they_are_too_few(qtbot):
+    import numpy as np
+
+    from app._qt.inspection.metrics_box import MetricsBox
+
+    box = MetricsBox()
+    qtbot.addWidget(box)
+    messages = []
+    box.message.connect(messages.append)
+    box.update_labels(np.array([0.1, 0.2, 0.8, 0.3]), np.array([0, 0, 1, 0]), 0.5)
+    with qtbot.waitSignal(box.image_suggested) as sig:
+        box.btn_f1.click()
+    assert "unreliable: only 3 OK and 1 defective" in sig.args[1]
+    assert messages and "unreliable" in messages[-1]
+    scores = np.linspace(0, 1, 40)
+    box.update_labels(scores, (scores > 0.5).astype(np.int8), 0.5)
+    messages.clear()
+    box.btn_f1.click()
+    assert not messages  # enough labels of each kind: no warning
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1366, 768)])
+def test_inspection_and_training_pages_show_names_wide_sliders_and_whole_labels(
+    qtbot, window, size
+):
+    window.resize(*size)
+    assert window.controller.open_demo()
+    window.nav.setCurrentRow(PAGES.index("Inspection"))
+    qtbot.wait(50)
+    panel = window.inspection
+    slider = panel.controls.image.slider
+    assert slider.width() >= 300  # a 30 px drag moves it by at most a tenth of the range
+    from app._qt.inspection.list_model import COL_IMAGE
+
+    table = panel.batch.table
+    name_px = table.columnWidth(COL_IMAGE) - table.iconSize().width()
+    assert name_px >= table.fontMetrics().horizontalAdvance("scratch/000.png")
+    window.nav.setCurrentRow(PAGES.index("Training"))
+    qtbot.wait(50)
+    combo = window.training_page.controls.method
+    for i in range(combo.count()):  # every method's registry label fits its box
+        assert combo.fontMetrics().horizontalAdvance(combo.itemText(i)) < combo.width() - 20
+    assert "trained on synthetic anomalies" in combo.currentText()
+
+
+def test_training_page_shows_only_the_previews_a_method_has(qtbot, window):
+    from app.components.project import TrainingSettings
+    from core.registry import get_method
+
+    assert window.controller.open_demo()
+    page = window.training_page
+    assert page.preview.isHidden()  # nothing to preview before a run
+    page.runner = lambda job, *, on_progress, should_stop: quick_runner(
+        job, on_progress=on_progress, should_stop=should_stop
+    )
+    assert page.start()
+    assert not page.preview.isHidden()
+    assert page.preview.views["reconstruction"].isHidden()  # until a preview carries one
+    qtbot.waitUntil(lambda: not page.is_running(), timeout=10_000)
+    window.adapter.project.set_training(TrainingSettings(method="patchcore"))
+    assert not get_method("patchcore").trains and page.plot.isHidden()
