@@ -255,7 +255,7 @@ class MainWindow(QMainWindow):
             self.project_page.show_quick_train(None)
             return
         expected = page.controls.expected.text()
-        self.project_page.show_quick_train(f"▶  Train a model now ({expected})")
+        self.project_page.show_quick_train(f"▶  Train a model now — {expected}")
 
     def quick_train(self) -> bool:
         """Start training with the project's settings and show its progress; once the

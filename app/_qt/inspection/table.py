@@ -30,7 +30,7 @@ from core.types import FailedImage
 
 THUMB_ROW = 52
 #: narrowest list: score, verdict and label columns plus a readable Image column
-MIN_LIST_PX = 360
+MIN_LIST_PX = 340
 
 
 class BatchList(QWidget):
@@ -73,7 +73,7 @@ class BatchList(QWidget):
             (COL_LABEL, "Defect"),
         ):
             h.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
-            h.resizeSection(c, fm.horizontalAdvance(sample) + 20)
+            h.resizeSection(c, fm.horizontalAdvance(sample) + 14)
         t.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         t.setToolTip(
             "Inspected images. Click a header to sort (e.g. by score to review the worst first); "

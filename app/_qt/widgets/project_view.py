@@ -188,7 +188,7 @@ class ProjectPage(QWidget):
             f"source: {p.simulator.source}, threshold {p.simulator.threshold:g}, β {p.simulator.beta_min:g}–{p.simulator.beta_max:g}",
             f"{len(p.models)} model(s); in use: {p.active_model or 'none'}"
             if p.models
-            else "no model yet. " + STEPS[2][1],
+            else "No model yet. " + STEPS[2][1],
             batches,
         ]
         for lab, text, done in zip(self.step_labels, facts, ok, strict=True):

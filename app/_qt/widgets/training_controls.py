@@ -130,12 +130,9 @@ class TrainingControls(QGroupBox):
         lay.addLayout(form)
         lay.addLayout(buttons)
         lay.addStretch(1)
-        # wide enough for the longest method label (the registry's words, never cut off)
-        longest = max(
-            self.fontMetrics().horizontalAdvance(self.method.itemText(i))
-            for i in range(self.method.count())
-        )
-        self.setFixedWidth(max(380, longest + 150))
+        # wide enough for the longest method label (the registry's words, never cut off):
+        # the combo's own size hint covers its longest item, arrow and frame
+        self.setFixedWidth(max(380, self.method.sizeHint().width() + 130))
         self._loading = False
         for w in (self.method, self.backbone, self.preset, self.device, self.budget_kind):
             w.currentIndexChanged.connect(self._changed)
