@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelectionModel, QSize, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -28,9 +29,9 @@ from app._qt.inspection.list_model import (
 from app.components.inspection.model import InspectionState
 from core.types import FailedImage
 
-THUMB_ROW = 52
+THUMB_ROW = 42
 #: narrowest list: score, verdict and label columns plus a readable Image column
-MIN_LIST_PX = 340
+MIN_LIST_PX = 320
 
 
 class BatchList(QWidget):
@@ -66,14 +67,16 @@ class BatchList(QWidget):
         h.setSectionResizeMode(COL_IMAGE, QHeaderView.ResizeMode.Stretch)
         # Fixed widths from the font: ResizeToContents would re-measure every row on
         # each dataChanged, i.e. on every threshold move.
-        fm = t.fontMetrics()
-        for c, sample in (
-            (COL_SCORE, "0.0000"),
-            (COL_VERDICT, "Verdict"),
-            (COL_LABEL, "Defect"),
+        bold = t.font()
+        bold.setBold(True)  # verdicts and labels are drawn bold
+        fm, fb = t.fontMetrics(), QFontMetrics(bold)
+        for c, width in (
+            (COL_SCORE, fm.horizontalAdvance("0.0000")),
+            (COL_VERDICT, fb.horizontalAdvance("Verdict")),
+            (COL_LABEL, fb.horizontalAdvance("Defect")),
         ):
             h.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
-            h.resizeSection(c, fm.horizontalAdvance(sample) + 14)
+            h.resizeSection(c, width + 14)
         t.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         t.setToolTip(
             "Inspected images. Click a header to sort (e.g. by score to review the worst first); "
