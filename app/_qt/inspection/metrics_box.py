@@ -65,6 +65,9 @@ class MetricsBox(QGroupBox):
         self.pixel.setToolTip(
             "Pixel AUROC over OK-labelled images and defective images with a painted mask"
         )
+        self.rates = QLabel()
+        for lab in (self.auroc, self.pixel, self.rates):  # long figures wrap, never widen the page
+            lab.setWordWrap(True)
         self.cells: dict[str, QLabel] = {}
         grid = QGridLayout()
         grid.setSpacing(2)
@@ -92,7 +95,6 @@ class MetricsBox(QGroupBox):
             cell.setToolTip(tips[key])
             grid.addWidget(cell, r, c)
             self.cells[key] = cell
-        self.rates = QLabel()
         self.rates.setToolTip(
             "Precision / recall / false-positive rate at the current image threshold"
         )

@@ -31,7 +31,7 @@ from core.types import FailedImage
 
 THUMB_ROW = 42
 #: narrowest list: score, verdict and label columns plus a readable Image column
-MIN_LIST_PX = 320
+MIN_LIST_PX = 360
 
 
 class BatchList(QWidget):

@@ -148,7 +148,7 @@ def test_inspection_and_training_pages_show_names_wide_sliders_and_whole_labels(
     from app._qt.inspection.list_model import COL_IMAGE
 
     table = panel.batch.table
-    name_px = table.columnWidth(COL_IMAGE) - table.iconSize().width()
+    name_px = table.columnWidth(COL_IMAGE) - table.iconSize().width() - 24  # cell padding
     assert name_px >= table.fontMetrics().horizontalAdvance("scratch/000.png")
     window.nav.setCurrentRow(PAGES.index("Training"))
     qtbot.wait(50)
