@@ -37,6 +37,9 @@ def default_demo_folder() -> Path:
 def make_demo_project(folder: str | Path) -> Project:
     """Create (or reopen) the demo project: the bundled demo set's good images and test batch.
 
+    An existing demo project is reopened once it holds work (a model or an inspected
+    batch); an untouched or damaged one is created afresh.
+
     The good images are ``resources/demo/brick/train/good`` (read in place, never
     copied); the demo test images are recorded as a batch to inspect once a model
     is trained, labelled from their folder names (``test/good`` → good, every other
@@ -53,7 +56,12 @@ def make_demo_project(folder: str | Path) -> Project:
 
     folder = Path(folder)
     if (folder / "project.json").is_file():
-        return open_project(folder)
+        try:
+            kept = open_project(folder)
+        except ProjectError:
+            kept = None  # the demo folder is the application's own: a damaged one is rebuilt
+        if kept is not None and (kept.models or any(b.state_path for b in kept.batches)):
+            return kept  # the user's work on the demo stays
     try:
         root = demo_root()
         goods = good_image_paths(root)

@@ -173,3 +173,19 @@ def test_training_page_shows_only_the_previews_a_method_has(qtbot, window):
     qtbot.waitUntil(lambda: not page.is_running(), timeout=10_000)
     window.adapter.project.set_training(TrainingSettings(method="patchcore"))
     assert not get_method("patchcore").trains and page.plot.isHidden()
+
+
+def test_an_untouched_or_damaged_demo_project_is_created_afresh(window, tmp_path):
+    from app._qt.controller import make_demo_project
+
+    folder = tmp_path / "old-demo"
+    old = new_project(folder, "old demo")  # e.g. written by an older version: no model, no labels
+    assert make_demo_project(folder).training.budget_value == DEMO_STEPS
+    (folder / "project.json").write_text("{damaged")
+    assert len(make_demo_project(folder).batch("inspection").labels) == 30
+    p = open_project(folder)
+    p.add_model(ModelEntry("mine", str(folder / "models" / "mine.ckpt")))
+    p.set_training(p.training.__class__(budget_value=5))
+    p.save()
+    assert make_demo_project(folder).training.budget_value == 5  # work on the demo is kept
+    assert old.root == p.root
