@@ -108,10 +108,12 @@ class ProjectController(QObject):
         return self.adapter.project
 
     def _use(self, project: Project, verb: str) -> bool:
+        # said first: what the views report while taking the project (e.g. a damaged
+        # inspection snapshot) must stay on the status bar, not be overwritten by this
+        self.status_message.emit(f"{verb} project “{project.name}” ({project.root})")
         self.adapter.set_project(project)
         self.settings.add_recent_project(project.root)
         self.settings.set_last_folder("project", project.root.parent)
-        self.status_message.emit(f"{verb} project “{project.name}” ({project.root})")
         return True
 
     def new(self, folder: str | Path, name: str | None = None) -> bool:

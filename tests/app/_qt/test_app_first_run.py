@@ -189,3 +189,22 @@ def test_an_untouched_or_damaged_demo_project_is_created_afresh(window, tmp_path
     p.save()
     assert make_demo_project(folder).training.budget_value == 5  # work on the demo is kept
     assert old.root == p.root
+
+
+def test_a_damaged_inspection_snapshot_is_a_message_not_an_allocation(window, tmp_path):
+    import json
+
+    from app.components.project import BatchEntry
+
+    p = new_project(tmp_path / "proj", "proj")
+    state = p.batches_dir / "inspection.json"
+    state.parent.mkdir(parents=True)
+    huge = {"shape": [10**6, 10**6], "counts": [10**12]}  # claims 931 GiB once decoded
+    item = {"path": "a.png", "score": 0.5, "label": 1, "shape": [10**6, 10**6], "mask": huge}
+    state.write_text(json.dumps({"version": 1, "items": [item]}))
+    p.set_batch(BatchEntry("inspection", ("a.png",), state_path=str(state)))
+    p.save()
+    assert window.controller.open(p.root)
+    assert "could not be restored" in window.statusBar().currentMessage()
+    assert "items[0].mask" in window.statusBar().currentMessage()
+    assert len(window.inspection.state) == 0  # nothing restored, the window works on
