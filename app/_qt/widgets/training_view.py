@@ -122,16 +122,19 @@ class TrainingPage(QWidget):
         if n == 0:
             return "add good images first"
         device = tr.device_kind(s.device, self.devices)
-        preset = tr.resolve_preset(s.preset, self.devices)
+        spec = get_method(s.method)
+        try:  # the method's variant (DRAEM: its preset) as a run here would use it
+            variant = spec.variant(s.method_config(device))
+        except ConfigError:
+            variant = spec.variant(spec.default_config(device))
         p = self.adapter.project
         history = [
             (m.elapsed_s, m.steps)
             for m in p.models
-            if m.method == s.method and m.preset == f"{preset}/{device}"
+            if m.method == s.method and m.preset == f"{variant}/{device}"
         ]
-        secs = tr.estimate_seconds(s.method, preset, device, s.to_train_config(), n, history)
-        spec = get_method(s.method)
-        what = f"{preset} on {device.upper()}" if spec.trains else spec.title
+        secs = tr.estimate_seconds(s.method, variant, device, s.to_train_config(), n, history)
+        what = f"{variant} on {device.upper()}" if spec.trains else spec.title
         return f"about {tr.format_duration(secs)} ({what}, {n} images)"
 
     # ----------------------------------------------------------------- actions
