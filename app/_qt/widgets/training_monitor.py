@@ -114,7 +114,7 @@ class PreviewStrip(QWidget):
             "image": ImageView("synthetic input"),
             "reconstruction": ImageView("reconstruction"),
             "mask": ImageView("true mask"),
-            "prediction": ImageView("predicted mask"),
+            "prediction": ImageView("predicted anomaly map"),
         }
         row = QHBoxLayout()
         for v in self.views.values():
