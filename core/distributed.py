@@ -83,12 +83,22 @@ def backend_for(kind: str) -> str:
 
 
 @contextlib.contextmanager
-def session(kind: str, environ: Mapping[str, str] | None = None) -> Iterator[DistEnv]:
+def session(
+    kind: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    backend: str | None = None,
+    timeout: _dt.timedelta = _dt.timedelta(minutes=10),
+) -> Iterator[DistEnv]:
     """Join the process group for a run on device kind ``kind`` (``cpu`` / ``cuda``).
 
     Single process: yields :data:`SINGLE`. An already initialised group (e.g. set up
     by the caller) is used as is and left open; a group this opened is destroyed on
     exit. On CUDA each rank's current device becomes ``cuda:LOCAL_RANK``.
+
+    ``backend`` overrides :func:`backend_for` (``gloo`` for a run that only exchanges
+    small plain data, even on GPUs); ``timeout`` bounds how long a collective waits
+    for the slowest rank.
     """
     env = detect_env(environ)
     if not env.distributed:
@@ -96,10 +106,9 @@ def session(kind: str, environ: Mapping[str, str] | None = None) -> Iterator[Dis
         return
     owned = not dist.is_initialized()
     if owned:
-        backend = backend_for(kind)
         if kind == "cuda":
             torch.cuda.set_device(env.local_rank)
-        dist.init_process_group(backend, timeout=_dt.timedelta(minutes=10))
+        dist.init_process_group(backend or backend_for(kind), timeout=timeout)
     env = dataclasses.replace(
         env, rank=dist.get_rank(), world_size=dist.get_world_size(), backend=dist.get_backend()
     )
@@ -148,6 +157,20 @@ def sync_buffers(model: nn.Module, env: DistEnv) -> None:
             dist.broadcast(b.data, src=0)
 
 
+def gather_plain(env: DistEnv, obj: object) -> list[object]:
+    """Every rank's ``obj`` (small plain data: numbers, strings, lists, dicts), in rank
+    order, on every rank; ``[obj]`` in a single process.
+
+    Pickled through the process group (``all_gather_object``), so it is meant for
+    status and summaries, not for arrays of a whole batch.
+    """
+    if not env.distributed:
+        return [obj]
+    out: list[object] = [None] * env.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def barrier(env: DistEnv) -> None:
     """Wait for every rank (no-op in a single process)."""
     if env.distributed:
@@ -161,6 +184,7 @@ __all__ = [
     "backend_for",
     "barrier",
     "detect_env",
+    "gather_plain",
     "rank_device",
     "session",
     "sync_buffers",

@@ -151,24 +151,23 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     """Score image files and/or folders, print a table of scores and OK/NG verdicts and
     write everything (images, anomaly maps, scores, verdicts) to an HDF5 file.
-    Unreadable files are listed and skipped.
+    Unreadable files are listed and skipped. Under torchrun each process inspects a
+    share of the images and the first one writes the one HDF5 file.
     """
-    from core.data.images import expand_paths
+    from core.cli.ranks import rank_and_world
     from core.evaluate.inspect import inspect_paths
-    from core.io.export import export_batch
 
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
-    missing = [p for p in args.images if not Path(p).exists()]
-    if len(missing) == len(args.images):  # some missing: listed and skipped with the rest
-        raise UserError(f"not found: {missing[0]}")
-    files = expand_paths(args.images)
-    if not files:
-        raise UserError(f"no images found in {' '.join(args.images)}")
-    report.check_out_folder(args.out)
-    from core.io.outputs import EXPORT, check_output_file
+    if rank_and_world()[1] > 1:
+        from core.cli.sharded import inspect_sharded
 
-    check_output_file(args.out, kind=EXPORT, inputs=[*files, args.model], force=args.force)
+        return inspect_sharded(
+            args,
+            _inspect_inputs,
+            lambda a: open_model(a.model, a.runtime),
+            _inspection_summary,
+            _export_inspection,
+        )
+    files = _inspect_inputs(args)
     det = open_model(args.model, args.runtime)
     thresholds = report.with_threshold(det.thresholds, args.threshold)
     with stop_on_ctrl_c() as stop:
@@ -180,32 +179,63 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 on_progress=on_progress,
                 should_stop=stop.is_set,
             )
-        report.inspection_table(result, thresholds.image)
-        report.failures(result.failures)
-        if not result.predictions:
-            raise UserError("no image could be inspected")
-        from core.io.outputs import export_inspection
-
-        sha256 = model_sha256(args.model)
-        with report.bar(len(result.predictions), "exporting", "img") as on_progress:
-            written, _ = export_inspection(
-                args.out,
-                result,
-                lambda records: export_batch(
-                    args.out,
-                    records,
-                    thresholds=thresholds,
-                    method=det.method,
-                    model_config=detector_identity(det)["model_config"],
-                    checkpoint_sha256=sha256,
-                    on_progress=on_progress,
-                    should_stop=stop.is_set,
-                    on_stale=lambda p: report.warn(f"removed {p}, left by an interrupted export"),
-                ),
-                on_skip=lambda path, reason: report.warn(f"not exported {path}: {reason}"),
-            )
+        _inspection_summary(result, thresholds)
+        written = _export_inspection(args, det, thresholds, result, stop)
     print(f"results written to {written}")
     return EXIT_OK
+
+
+def _inspect_inputs(args: argparse.Namespace) -> list:
+    """``inspect``'s options checked and its image files listed (before any work)."""
+    from core.data.images import expand_paths
+    from core.io.outputs import EXPORT, check_output_file
+
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
+    missing = [p for p in args.images if not Path(p).exists()]
+    if len(missing) == len(args.images):  # some missing: listed and skipped with the rest
+        raise UserError(f"not found: {missing[0]}")
+    files = expand_paths(args.images)
+    if not files:
+        raise UserError(f"no images found in {' '.join(args.images)}")
+    report.check_out_folder(args.out)
+    check_output_file(args.out, kind=EXPORT, inputs=[*files, args.model], force=args.force)
+    return files
+
+
+def _inspection_summary(result, thresholds) -> None:
+    """Print the score table and the skipped files; no inspected image is an error."""
+    report.inspection_table(result, thresholds.image)
+    report.failures(result.failures)
+    if not result.predictions:
+        raise UserError("no image could be inspected")
+
+
+def _export_inspection(args, det, thresholds, result, stop, *, world_size: int = 1) -> str:
+    """Export an inspection result to ``args.out`` (atomic); return the path written."""
+    from core.io.export import export_batch
+    from core.io.outputs import export_inspection
+
+    sha256 = model_sha256(args.model)
+    with report.bar(len(result.predictions), "exporting", "img") as on_progress:
+        written, _ = export_inspection(
+            args.out,
+            result,
+            lambda records: export_batch(
+                args.out,
+                records,
+                thresholds=thresholds,
+                method=det.method,
+                model_config=detector_identity(det)["model_config"],
+                checkpoint_sha256=sha256,
+                world_size=world_size,
+                on_progress=on_progress,
+                should_stop=stop.is_set,
+                on_stale=lambda p: report.warn(f"removed {p}, left by an interrupted export"),
+            ),
+            on_skip=lambda path, reason: report.warn(f"not exported {path}: {reason}"),
+        )
+    return written
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -457,6 +487,9 @@ def main(argv: Sequence[str] | None = None, *, frontend: dict | None = None) -> 
     application (``app.cli`` passes them; core itself never imports the GUI).
     """
     cli_args.safe_stdio()
+    from core.cli.ranks import quiet_other_ranks
+
+    quiet_other_ranks()  # under torchrun, rank 0 alone prints (other ranks: errors only)
     parser = build_parser()
     args = parser.parse_args(argv)
     args.frontend = dict(frontend or {})

@@ -53,6 +53,7 @@ _RESERVED = {
     "label_values",
     "mask_values",
     "source_root",
+    "world_size",
 }
 #: root attributes that explain the values (schema_version 1, added later: readers of
 #: older files find them absent)
@@ -240,6 +241,7 @@ def export_batch(
     checkpoint_sha256: str,
     app_version: str = __version__,
     extra_attrs: dict[str, Any] | None = None,
+    world_size: int = 1,
     on_progress: ProgressCallback = ignore_progress,
     should_stop: StopCallback = never_stop,
     on_stale: Callable[[str], None] = lambda _path: None,
@@ -252,6 +254,8 @@ def export_batch(
     ``records`` is read once, in order, one item at a time, so a lazy sequence (with
     ``len``) can load images on demand.  ``model_config`` must be JSON-serialisable;
     ``extra_attrs`` values that are not str/int/float/bool are stored as JSON strings.
+    ``world_size`` is the number of processes that inspected the batch (the root
+    attribute ``world_size``: 1 for a single process, N for ``inspect`` under torchrun).
     Progress is reported at most ~10 Hz as :class:`Progress` (records written).
 
     Raises:
@@ -266,6 +270,12 @@ def export_batch(
         raise ExportError(f"cannot write {target}: folder {target.parent} does not exist")
     if target.is_dir():
         raise ExportError(f"cannot write {target}: it is a folder")
+    if (
+        isinstance(world_size, bool)
+        or not isinstance(world_size, int | np.integer)
+        or world_size < 1
+    ):
+        raise ExportError(f"world_size must be an integer >= 1, got {world_size!r}")
     try:
         config_json = json.dumps(model_config, sort_keys=True)
     except (TypeError, ValueError) as e:
@@ -285,6 +295,7 @@ def export_batch(
         "n_images": np.int64(n),
         "label_values": LABEL_VALUES,
         "mask_values": MASK_VALUES,
+        "world_size": np.int32(world_size),
     }
     extra = _check_extra(extra_attrs)
     from core.io.files import atomic_write, clean_stale
