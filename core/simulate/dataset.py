@@ -15,8 +15,14 @@ and simulator index ``i``.  Batch ``b`` holds samples ``start_index + b * B``
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import multiprocessing as mp
+import os
+import select
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -27,6 +33,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from core.errors import DatasetError
+from core.simulate.server_signals import ignore_stop_signals
 from core.simulate.simulator import AnomalySimulator
 
 __all__ = ["SampleStream", "SyntheticDataset", "make_loader", "sample_to_tensors"]
@@ -113,14 +120,96 @@ class _CountingSampler(Sampler[int]):
             i += 1
 
 
-def _worker_init(_worker_id: int) -> None:
-    # One thread per worker: the worker processes are the parallelism.
+def _worker_init(trainer_pid: int, _worker_id: int) -> None:
+    """Set up a worker process (``worker_init_fn``, bound to the trainer's pid).
+
+    * One thread per worker: the worker processes are the parallelism.
+    * SIGINT and SIGTERM are ignored: a Ctrl-C at the terminal (or a ``kill`` of the
+      process group) reaches the workers too, but the trainer decides when they stop
+      (it still needs batches while it saves its checkpoint).
+    * The worker exits as soon as the trainer is gone (:func:`watch_parent`), even after
+      ``kill -9`` of the trainer, when nothing shuts the workers down.
+    """
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
+    ignore_stop_signals()
+    watch_parent(trainer_pid)
 
 
-#: Modules the fork server imports once, so each worker starts in ~0.1 s.
-_PRELOAD = ["numpy", "cv2", "torch", "core.simulate.dataset"]
+def _linux_parent_death_signal() -> bool:
+    """Ask Linux to SIGKILL this process when its parent dies (``PR_SET_PDEATHSIG``)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return False
+
+
+def _gone(pid: int) -> bool:
+    """True if process ``pid`` has ended (also when it is a zombie nobody has reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # exists, another user's
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return False  # no /proc (macOS): the signal test above decides
+
+
+def watch_parent(trainer_pid: int, poll_s: float = 0.5) -> str:
+    """End this process (``os._exit``) as soon as process ``trainer_pid`` ends.
+
+    Data-loader workers are started by a fork server, so their parent is the fork
+    server, not the trainer: torch's own check (``getppid`` unchanged) and
+    ``PR_SET_PDEATHSIG`` both watch the fork server, which in turn lives as long as any
+    worker does, so after ``kill -9`` of the trainer every one of them lived on. This
+    watches the trainer itself from a daemon thread:
+
+    * Linux: a pidfd of the trainer (``os.pidfd_open``) becomes readable the moment the
+      trainer ends; the thread waits on it without polling;
+    * elsewhere: every ``poll_s`` seconds, the trainer's pid or this process's parent
+      (for ``spawn`` workers, the trainer) is checked;
+    * where the trainer is the direct parent (``spawn`` / ``fork`` workers on Linux),
+      ``PR_SET_PDEATHSIG`` also has the kernel kill the worker with its parent.
+
+    Returns how it watches: ``"pidfd"`` or ``"poll"``; exits at once if the trainer is
+    already gone.
+    """
+    parent = os.getppid()
+    if parent == trainer_pid:
+        _linux_parent_death_signal()
+    pidfd = None
+    with contextlib.suppress(OSError, AttributeError):
+        pidfd = os.pidfd_open(trainer_pid)
+    if _gone(trainer_pid):
+        os._exit(0)
+
+    def wait_pidfd() -> None:
+        select.select([pidfd], [], [])
+        os._exit(0)
+
+    def poll() -> None:
+        while not _gone(trainer_pid) and os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(0)
+
+    how = "pidfd" if pidfd is not None else "poll"
+    watcher = wait_pidfd if pidfd is not None else poll
+    threading.Thread(target=watcher, name="watch-trainer", daemon=True).start()
+    return how
+
+
+#: Modules the fork server imports once, so each worker starts in ~0.1 s; the first
+#: makes the server ignore Ctrl-C before the slow imports (see its docstring).
+_PRELOAD = ["core.simulate.server_signals", "numpy", "cv2", "torch", "core.simulate.dataset"]
 
 
 def _default_context() -> Any:
@@ -259,7 +348,7 @@ def make_loader(
             extra = dict(
                 persistent_workers=True,
                 prefetch_factor=prefetch_factor,
-                worker_init_fn=_worker_init,
+                worker_init_fn=functools.partial(_worker_init, os.getpid()),
                 multiprocessing_context=multiprocessing_context or _default_context(),
             )
         sampler = _CountingSampler(start_index)
