@@ -30,10 +30,11 @@ FRONTEND = {"gui": run_gui, "screenshots": render_screenshots}
 def main(argv: Sequence[str] | None = None) -> int:
     try:  # a Ctrl-C while the libraries load (seconds) is a clean exit 130, not a traceback
         from core.cli.commands import main as core_main
+
+        return core_main(argv, frontend=FRONTEND)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    return core_main(argv, frontend=FRONTEND)
 
 
 if __name__ == "__main__":

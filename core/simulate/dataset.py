@@ -226,7 +226,35 @@ def _default_context() -> Any:
         return None
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(_PRELOAD)  # only effective before the server's first start
+    _start_fork_server()
     return ctx
+
+
+def _start_fork_server() -> None:
+    """Start the fork server with SIGINT and SIGTERM ignored, so it ignores them from
+    its first instruction (an ignored signal stays ignored across ``exec``, and Python
+    then installs no Ctrl-C handler of its own).
+
+    A Ctrl-C at the terminal reaches every process of the group; one during the
+    server's first seconds (interpreter start, importing torch and OpenCV) killed it
+    with a traceback, and the trainer then failed with ``EOFError``. This process
+    ignores the two signals only while it forks and executes the server (a few
+    milliseconds). Outside the main thread, where signal handlers cannot change, the
+    server's first preloaded module (:mod:`core.simulate.server_signals`) does it,
+    after the interpreter has started.
+    """
+    from multiprocessing import forkserver
+
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return
+    stops = [s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if s is not None]
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in stops}
+    try:
+        forkserver.ensure_running()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 class SampleStream:
@@ -252,7 +280,7 @@ class SampleStream:
         self._it: Any = None
         try:
             self._it = iter(loader)
-        except (OSError, RuntimeError) as exc:
+        except (OSError, RuntimeError, EOFError) as exc:  # EOFError: the fork server died
             self._use_fallback(exc)
 
     @property
@@ -277,7 +305,7 @@ class SampleStream:
         t0 = time.perf_counter()
         try:
             batch = next(self._it)
-        except (OSError, RuntimeError) as exc:  # worker start-up failure (not a CoreError)
+        except (OSError, RuntimeError, EOFError) as exc:  # worker start-up failure
             if self.batches or self._fallback is None:
                 raise
             self._use_fallback(exc)
