@@ -58,6 +58,63 @@ def resolve_device(name: str = "auto") -> str:
     raise ConfigError(f"device must be auto|cpu|cuda[:N], got {name!r}")
 
 
+@dataclasses.dataclass(frozen=True)
+class DeviceInfo:
+    """One device a run can use, for people to read (the GUI's device choice).
+
+    Attributes:
+        device: ``"cpu"`` or ``"cuda:N"``.
+        kind: ``"cpu"`` or ``"cuda"``.
+        name: ``"CPU"`` or the GPU's name (e.g. ``"NVIDIA H200"``).
+        memory_bytes: the GPU's total memory; None for the CPU.
+        cores: logical CPU cores for the CPU; None for a GPU.
+    """
+
+    device: str
+    kind: str
+    name: str
+    memory_bytes: int | None = None
+    cores: int | None = None
+
+    def describe(self) -> str:
+        """``"NVIDIA H200, 139.8 GiB"`` or ``"CPU, 16 cores"``."""
+        if self.memory_bytes is not None:
+            return f"{self.name}, {self.memory_bytes / 2**30:.1f} GiB"
+        return f"{self.name}, {self.cores} cores" if self.cores else self.name
+
+
+def available_devices() -> tuple[DeviceInfo, ...]:
+    """The CPU, then every usable CUDA GPU (``cuda:0``, ``cuda:1``, ...) with its name
+    and memory. Querying a GPU that fails is left out rather than raising."""
+    import os
+
+    out = [DeviceInfo("cpu", "cpu", "CPU", cores=os.cpu_count())]
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            try:
+                props = torch.cuda.get_device_properties(i)
+            except (RuntimeError, AssertionError):
+                continue
+            out.append(DeviceInfo(f"cuda:{i}", "cuda", str(props.name), int(props.total_memory)))
+    return tuple(out)
+
+
+def describe_device(name: str = "auto", devices: tuple[DeviceInfo, ...] | None = None) -> str:
+    """What ``name`` (``auto|cpu|cuda[:N]``) runs on, in words: ``"NVIDIA H200, 139.8 GiB"``,
+    ``"CPU, 2 cores"``, or ``"not present"`` for a GPU that is not there."""
+    devices = available_devices() if devices is None else devices
+    gpus = [d for d in devices if d.kind == "cuda"]
+    if name == "auto":
+        name = "cuda" if gpus else "cpu"
+    if name == "cuda":
+        name = "cuda:0"
+    for d in devices:
+        if d.device == name:
+            more = f" (+{len(gpus) - 1} more)" if name == "cuda:0" and len(gpus) > 1 else ""
+            return d.describe() + more
+    return "not present"
+
+
 def device_kind(device: str) -> str:
     """``"cuda"`` for any CUDA device string, else ``"cpu"`` (for per-hardware defaults)."""
     return "cuda" if str(device).startswith("cuda") else "cpu"
@@ -144,4 +201,12 @@ def policy(device: str = "auto", *, amp: bool = True) -> DevicePolicy:
     )
 
 
-__all__ = ["DevicePolicy", "device_kind", "policy", "resolve_device"]
+__all__ = [
+    "DeviceInfo",
+    "DevicePolicy",
+    "available_devices",
+    "describe_device",
+    "device_kind",
+    "policy",
+    "resolve_device",
+]

@@ -120,9 +120,19 @@ def session(
 
 
 def rank_device(env: DistEnv, device: str) -> str:
-    """``cuda`` -> ``cuda:LOCAL_RANK`` in a distributed run; anything else unchanged."""
+    """``cuda`` -> ``cuda:LOCAL_RANK`` in a distributed run; anything else unchanged.
+
+    Raises:
+        ConfigError: ``cuda:N`` in a distributed run with ``N`` not this process's
+            ``LOCAL_RANK`` (every rank would share one GPU).
+    """
     if env.distributed and device == "cuda":
         return f"cuda:{env.local_rank}"
+    if env.distributed and device.startswith("cuda:") and device != f"cuda:{env.local_rank}":
+        raise ConfigError(
+            f"device {device!r} under torchrun: each process uses its own GPU "
+            f"(cuda:LOCAL_RANK, here cuda:{env.local_rank}); pass --device cuda"
+        )
     return device
 
 

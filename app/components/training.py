@@ -89,6 +89,21 @@ def available_devices() -> dict[str, bool]:
     return {"cpu": True, "cuda": cuda}
 
 
+def device_labels(devices: dict[str, bool]) -> dict[str, str]:
+    """What each device setting runs on, in words, for the device choice:
+    ``{"cpu": "CPU, 16 cores", "cuda": "NVIDIA H200, 139.8 GiB", "auto": ...}``
+    (:func:`core.device.describe_device`; ``cuda`` reads "not present" without a GPU)."""
+    from core.device import available_devices as present
+    from core.device import describe_device
+
+    found = present()
+    labels = {k: describe_device(k, found) for k in ("cpu", "cuda")}
+    if not devices.get("cuda"):
+        labels["cuda"] = "not present"
+    labels["auto"] = labels[device_kind("auto", devices)]
+    return labels
+
+
 def device_kind(device: str, devices: dict[str, bool]) -> str:
     """The device a setting runs on: ``auto`` → cuda when present, else cpu."""
     if device == "auto":

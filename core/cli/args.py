@@ -45,6 +45,16 @@ def finite_float(text: str) -> float:
     return value
 
 
+def device_name(text: str) -> str:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N``; whether that device exists is checked
+    later (:func:`core.device.resolve_device`), with a clear error without CUDA."""
+    name = text.strip().lower()
+    head, _, index = name.partition(":")
+    if name in ("auto", "cpu", "cuda") or (head == "cuda" and index.isdigit()):
+        return name
+    raise argparse.ArgumentTypeError(f"must be auto, cpu, cuda or cuda:N, got {text!r}")
+
+
 def safe_stdio() -> None:
     """Never abort on a character the console cannot show (e.g. a CJK file name on a
     cp1252 console): unencodable characters are replaced."""
@@ -55,4 +65,4 @@ def safe_stdio() -> None:
                 reconfigure(errors="replace")
 
 
-__all__ = ["MAX_SEED", "finite_float", "positive_minutes", "safe_stdio", "seed"]
+__all__ = ["MAX_SEED", "device_name", "finite_float", "positive_minutes", "safe_stdio", "seed"]

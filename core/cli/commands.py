@@ -354,7 +354,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--anomaly-source", help="folder of texture images (e.g. DTD); default: built-in"
     )
-    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    t.add_argument(
+        "--device",
+        type=cli_args.device_name,
+        default="auto",
+        help="auto (default: a CUDA GPU if present, else the CPU), cpu, cuda or cuda:N; "
+        "under torchrun use cuda (each process takes cuda:LOCAL_RANK)",
+    )
     t.add_argument("--seed", type=cli_args.seed, default=0, help="0 .. 2**32 - 1")
     t.add_argument(
         "--score-kernel",

@@ -120,3 +120,62 @@ def test_checkpoint_from_a_gpu_tagged_run_loads_on_cpu(tmp_path):
     det = load_detector(out, device="cpu")
     assert all(p.device.type == "cpu" for p in det.model.parameters())
     assert len(det.predict(images[:1])) == 1
+
+
+def test_devices_are_described_by_name_and_memory(monkeypatch):
+    from types import SimpleNamespace
+
+    from core.device import available_devices, describe_device
+
+    _fake_cuda(monkeypatch, count=2)
+    gpus = {0: ("NVIDIA H200", 150_000_000_000), 1: ("NVIDIA L4", 24 * 2**30)}
+    monkeypatch.setattr(
+        torch.cuda,
+        "get_device_properties",
+        lambda i: SimpleNamespace(name=gpus[i][0], total_memory=gpus[i][1]),
+    )
+    found = available_devices()
+    assert [d.device for d in found] == ["cpu", "cuda:0", "cuda:1"]
+    assert found[2].describe() == "NVIDIA L4, 24.0 GiB"
+    assert describe_device("auto", found) == "NVIDIA H200, 139.7 GiB (+1 more)"
+    assert describe_device("cuda:1", found) == "NVIDIA L4, 24.0 GiB"
+    assert describe_device("cpu", found).startswith("CPU, ")
+    assert describe_device("cuda:7", found) == "not present"
+
+    from app.components.training import device_labels
+
+    labels = device_labels({"cpu": True, "cuda": True})
+    assert labels["auto"] == labels["cuda"] == "NVIDIA H200, 139.7 GiB (+1 more)"
+    _fake_cuda(monkeypatch, available=False)
+    assert [d.kind for d in available_devices()] == ["cpu"]
+    assert describe_device("auto") == describe_device("cpu")
+    labels = device_labels({"cpu": True, "cuda": False})
+    assert labels["cuda"] == "not present" and labels["auto"] == labels["cpu"]
+
+
+@pytest.mark.parametrize("bad", ["gpu", "cuda:", "cuda:-1", "cuda:x", "cpu:0"])
+def test_cli_device_option_is_checked_where_it_is_parsed(bad, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--data", "d", "--out", "m.pt", "--device", bad])
+    assert exc.value.code == 2
+    assert "must be auto, cpu, cuda or cuda:N" in capsys.readouterr().err
+
+
+def test_cli_cuda_index_without_gpu_is_one_line_error(monkeypatch, tmp_path, capsys):
+    _fake_cuda(monkeypatch, available=False)
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((32, 32, 3), 100, np.uint8))
+    rc = main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "m.pt"), "--device", "cuda:1"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 1 and "Traceback" not in err
+    assert (
+        err.strip().splitlines()[-1].startswith("error: device 'cuda:1' was requested but no CUDA")
+    )
+
+
+def test_a_fixed_gpu_index_under_torchrun_is_refused():
+    from core.distributed import DistEnv, rank_device
+
+    env = DistEnv(rank=1, world_size=2, local_rank=1)
+    assert rank_device(env, "cuda") == "cuda:1" and rank_device(env, "cuda:1") == "cuda:1"
+    with pytest.raises(ConfigError, match="pass --device cuda"):
+        rank_device(env, "cuda:0")

@@ -49,9 +49,12 @@ class TrainingControls(QGroupBox):
 
     edited = Signal()
 
-    def __init__(self, devices: dict[str, bool], parent=None) -> None:
+    def __init__(
+        self, devices: dict[str, bool], parent=None, labels: dict[str, str] | None = None
+    ) -> None:
         super().__init__("Training", parent)
         dev = tr.device_kind("auto", devices).upper()
+        labels = tr.device_labels(devices) if labels is None else labels
         self.method = _combo(
             [(name, get_method(name).label) for name in method_names()],
             "Detection method: DRÆM learns from simulated defects; PatchCore memorises good patches",
@@ -73,10 +76,17 @@ class TrainingControls(QGroupBox):
             ],
             "Network size: the paper's, or the compact one that trains in minutes on a CPU",
         )
-        cuda = "CUDA GPU" + ("" if devices.get("cuda") else " (not present)")
         self.device = _combo(
-            [("auto", f"Automatic ({dev})"), ("cpu", "CPU"), ("cuda", cuda)],
-            "Where to train (CUDA only when a GPU is present)",
+            [
+                ("auto", f"Automatic: {labels['auto']}"),
+                ("cpu", labels["cpu"]),
+                (
+                    "cuda",
+                    "CUDA GPU"
+                    + (f": {labels['cuda']}" if devices.get("cuda") else " (not present)"),
+                ),
+            ],
+            "Where to train: the device, its name and memory (CUDA only when a GPU is present)",
         )
         self.device.model().item(2).setEnabled(bool(devices.get("cuda")))
         self.budget_kind = _combo(
