@@ -8,12 +8,17 @@ Writes one JSON results file (``--out``, default ``gpu_check_results.json``) wit
 2. ``paper_train``: a short paper-preset training on the demo set through the CLI
    (``main.py train --preset paper --minutes M --device cuda``) and its ``evaluate``
    metrics on the demo test split.
-3. ``inference_ms_per_image``: that model's ``predict`` on the demo test images,
+3. ``inference``: ``inference_ms_per_image``, that model's ``predict`` on the demo test images,
    fp32 and under the policy's autocast; ``amp_vs_fp32``: the largest and mean
    absolute anomaly-map difference and the largest image-score difference.
 4. ``compact`` and ``patchcore``: CLI training/fitting on CUDA and their metrics.
 
 Runs in about 6-8 minutes on one GPU: ``bash benchmarks/gpu_check.sh [OUT.json]``.
+
+``--dry-run`` runs every stage on the CPU at toy sizes (a 64x64 paper network, a few
+steps, the compact preset in place of the paper CLI training), in a few minutes on a
+CPU: it checks the plumbing (the trainer's API, the CLI options, the JSON the stages
+parse) before a GPU lease is spent on it; its figures mean nothing.
 """
 
 from __future__ import annotations
@@ -40,15 +45,22 @@ from core.models.draem.train import _Run  # noqa: E402
 from core.registry import load_detector  # noqa: E402
 
 DEMO = ROOT / "resources" / "demo" / "brick"
+#: "cuda" for the check, "cpu" for ``--dry-run``
+DEVICE = "cuda"
 
 
 def _sync() -> None:
-    torch.cuda.synchronize()
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
 
 
-def train_step_seconds(amp: bool, steps: int, warmup: int = 3) -> float:
+def train_step_seconds(amp: bool, steps: int, warmup: int = 3, size: int | None = None) -> float:
+    import dataclasses
+
     mc = model_preset("paper")
-    tc = TrainConfig(steps=steps, batch_size=8, num_workers=0, device="cuda", amp=amp)
+    if size is not None:  # dry run: a toy input size
+        mc = dataclasses.replace(mc, image_size=(size, size))
+    tc = TrainConfig(steps=steps, batch_size=8, num_workers=0, device=DEVICE, amp=amp)
     run = _Run([], mc, SimulatorConfig(), tc, Path("unused"), None)
     h, w = mc.image_size
     g = torch.Generator().manual_seed(0)
@@ -67,7 +79,8 @@ def train_step_seconds(amp: bool, steps: int, warmup: int = 3) -> float:
             if i >= warmup:
                 times.append(time.perf_counter() - t0)
     del run
-    torch.cuda.empty_cache()
+    if DEVICE == "cuda":
+        torch.cuda.empty_cache()
     return statistics.median(times)
 
 
@@ -82,7 +95,7 @@ def cli(*args: str) -> tuple[int, str]:
 
 def train_and_evaluate(out: Path, *train_args: str) -> dict:
     t0 = time.perf_counter()
-    rc, _ = cli("train", "--data", str(DEMO), "--out", str(out), "--device", "cuda", *train_args)
+    rc, _ = cli("train", "--data", str(DEMO), "--out", str(out), "--device", DEVICE, *train_args)
     result: dict = {"train_rc": rc, "train_wall_s": round(time.perf_counter() - t0, 1)}
     if rc == 0:
         rc, text = cli("evaluate", "--model", str(out), "--data", str(DEMO), "--json")
@@ -93,9 +106,9 @@ def train_and_evaluate(out: Path, *train_args: str) -> dict:
 
 
 def inference_and_amp(model_path: Path) -> dict:
-    det = load_detector(model_path, device="cuda")
+    det = load_detector(model_path, device=DEVICE)
     images = [load_image(p) for p in list_images(DEMO / "test")]
-    pol = policy("cuda")
+    pol = policy(DEVICE)
 
     def timed(ctx_factory):
         with ctx_factory():
@@ -107,7 +120,7 @@ def inference_and_amp(model_path: Path) -> dict:
         return preds, 1000 * (time.perf_counter() - t0) / len(images)
 
     with pol.scope():
-        fp32, ms32 = timed(lambda: torch.autocast("cuda", enabled=False))
+        fp32, ms32 = timed(lambda: torch.autocast(pol.kind, enabled=False))
         amp, ms_amp = timed(pol.autocast)
     diffs = [
         abs(a.anomaly_map.astype("float64") - b.anomaly_map) for a, b in zip(fp32, amp, strict=True)
@@ -131,40 +144,64 @@ def main() -> int:
     ap.add_argument("--out", default="gpu_check_results.json")
     ap.add_argument("--steps", type=int, default=20, help="timed training steps per precision")
     ap.add_argument("--paper-minutes", type=float, default=2.0)
+    ap.add_argument("--dry-run", action="store_true", help="every stage on the CPU, toy sizes")
     args = ap.parse_args()
-    if not torch.cuda.is_available():
+    global DEVICE
+    if args.dry_run:
+        DEVICE = "cpu"
+    elif not torch.cuda.is_available():
         print("error: no CUDA GPU available; this check needs one", file=sys.stderr)
         return 1
+    pol = policy(DEVICE)
     results: dict = {
-        "gpu": torch.cuda.get_device_name(0),
+        "gpu": torch.cuda.get_device_name(0) if DEVICE == "cuda" else "none (dry run on CPU)",
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "policy": policy("cuda").precision,
+        "policy": pol.precision,
+        "dry_run": bool(args.dry_run),
     }
 
     def save() -> None:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
 
-    results["train_step_s"] = {
-        "fp32": train_step_seconds(False, args.steps),
-        policy("cuda").precision: train_step_seconds(True, args.steps),
-    }
-    save()
+    def stage(name: str, fn) -> None:
+        """Run one stage; a failure is recorded and the next stages still run (one bad
+        stage must not waste the rest of a GPU lease)."""
+        t0 = time.perf_counter()
+        try:
+            value = fn()
+        except Exception as exc:  # noqa: BLE001 - recorded in the results
+            value = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+            print(f"{name} failed: {value['error']}", file=sys.stderr)
+        results[name] = value
+        results.setdefault("stage_wall_s", {})[name] = round(time.perf_counter() - t0, 1)
+        save()
+
+    steps, size = (1, 64) if args.dry_run else (args.steps, None)
+    warmup = 1 if args.dry_run else 3
+    stage(  # on the CPU both are fp32 (the policy has no AMP there)
+        "train_step_s",
+        lambda: {
+            "fp32": train_step_seconds(False, steps, warmup, size),
+            pol.precision: train_step_seconds(True, steps, warmup, size),
+        },
+    )
     with tempfile.TemporaryDirectory() as tmp:
         paper = Path(tmp) / "paper.pt"
-        results["paper_train"] = train_and_evaluate(
-            paper, "--preset", "paper", "--minutes", str(args.paper_minutes)
-        )
-        save()
+        budget = ["--preset", "paper", "--minutes", str(args.paper_minutes)]
+        if args.dry_run:  # the paper network takes ~70 s a step on a CPU
+            budget = ["--preset", "compact", "--steps", "2"]
+        stage("paper_train", lambda: train_and_evaluate(paper, *budget))
         if paper.is_file():
-            results.update(inference_and_amp(paper))
-            save()
-        results["compact"] = train_and_evaluate(
-            Path(tmp) / "compact.pt", "--preset", "compact", "--steps", "300"
+            stage("inference", lambda: inference_and_amp(paper))
+        compact_steps = "2" if args.dry_run else "300"
+        stage(
+            "compact",
+            lambda: train_and_evaluate(
+                Path(tmp) / "compact.pt", "--preset", "compact", "--steps", compact_steps
+            ),
         )
-        save()
-        results["patchcore"] = train_and_evaluate(Path(tmp) / "pc.pt", "--method", "patchcore")
-    save()
+        stage("patchcore", lambda: train_and_evaluate(Path(tmp) / "pc.pt", "--method", "patchcore"))
     print(json.dumps(results, indent=2))
     return 0
 

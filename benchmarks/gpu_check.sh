@@ -4,6 +4,8 @@
 # paper-preset training on the demo set with metrics. Writes one JSON results file.
 #
 #   bash benchmarks/gpu_check.sh [RESULTS.json]     (default: gpu_check_results.json)
+#   bash benchmarks/gpu_check.sh "$OUT/gpu_check.json"   (on a lent machine: only $OUT comes back)
+#   python benchmarks/gpu_check.py --dry-run --out /tmp/dry.json   (CPU, toy sizes: plumbing only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-gpu_check_results.json}"
