@@ -23,7 +23,7 @@ gigabytes; ``gather_object`` would pickle a rank's whole share into one message 
 hold every rank's share in rank 0's memory at once (twice, pickled and unpickled), and a
 message that large stalls or exceeds the collective's timeout. Through files each rank's
 memory holds only its own share, rank 0 reads one record at a time while exporting,
-and the process group carries only kilobytes. The price: the target's folder must be
+and the process group carries only paths, scores and status (about 100 bytes an image). The price: the target's folder must be
 on storage every rank can reach (always true on one machine; on several nodes a shared
 file system), which :meth:`ShardSet.open` checks with a clear error.
 """
