@@ -54,20 +54,23 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def train_step_seconds(amp: bool, steps: int, warmup: int = 3, size: int | None = None) -> float:
+def train_step_seconds(
+    amp: bool, steps: int, warmup: int = 3, size: int | None = None, batch_size: int = 8
+) -> float:
     import dataclasses
 
     mc = model_preset("paper")
     if size is not None:  # dry run: a toy input size
         mc = dataclasses.replace(mc, image_size=(size, size))
-    tc = TrainConfig(steps=steps, batch_size=8, num_workers=0, device=DEVICE, amp=amp)
+    tc = TrainConfig(steps=steps, batch_size=batch_size, num_workers=0, device=DEVICE, amp=amp)
     run = _Run([], mc, SimulatorConfig(), tc, Path("unused"), None)
     h, w = mc.image_size
     g = torch.Generator().manual_seed(0)
+    b = batch_size
     batch = {
-        "image": torch.rand(8, 3, h, w, generator=g),
-        "augmented": torch.rand(8, 3, h, w, generator=g),
-        "mask": (torch.rand(8, 1, h, w, generator=g) > 0.9).float(),
+        "image": torch.rand(b, 3, h, w, generator=g),
+        "augmented": torch.rand(b, 3, h, w, generator=g),
+        "mask": (torch.rand(b, 1, h, w, generator=g) > 0.9).float(),
     }
     times = []
     with run.policy.scope():
@@ -177,15 +180,16 @@ def main() -> int:
         results.setdefault("stage_wall_s", {})[name] = round(time.perf_counter() - t0, 1)
         save()
 
-    steps, size = (1, 64) if args.dry_run else (args.steps, None)
+    steps, size, batch = (1, 64, 2) if args.dry_run else (args.steps, None, 8)
     warmup = 1 if args.dry_run else 3
-    stage(  # on the CPU both are fp32 (the policy has no AMP there)
-        "train_step_s",
-        lambda: {
-            "fp32": train_step_seconds(False, steps, warmup, size),
-            pol.precision: train_step_seconds(True, steps, warmup, size),
-        },
-    )
+
+    def step_times() -> dict:
+        out = {"fp32": train_step_seconds(False, steps, warmup, size, batch)}
+        if pol.amp:  # on the CPU the policy has no AMP: nothing more to time
+            out[pol.precision] = train_step_seconds(True, steps, warmup, size, batch)
+        return out
+
+    stage("train_step_s", step_times)
     with tempfile.TemporaryDirectory() as tmp:
         paper = Path(tmp) / "paper.pt"
         budget = ["--preset", "paper", "--minutes", str(args.paper_minutes)]
