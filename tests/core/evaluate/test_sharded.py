@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import write_images
+from fakes import write_images
 
 from core.cli import commands as cli
 from core.cli.ranks import ErrorsOnly, quiet_other_ranks, rank_and_world

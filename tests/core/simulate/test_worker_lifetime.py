@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import write_images
+from fakes import write_images
 
 from core.simulate.dataset import _gone, watch_parent
 from core.simulate.server_signals import in_fork_server
