@@ -185,3 +185,17 @@ def test_watch_parent_ends_a_child_when_its_trainer_ends(tmp_path):
     assert _gone(trainer.pid) and not _gone(os.getpid())
     assert not in_fork_server()  # importing it here changes nothing
     assert callable(watch_parent)
+
+
+def test_sigterm_stops_training_like_ctrl_c(tmp_path):
+    proc, err = _start_training(tmp_path)
+    try:
+        family = _until(lambda: _workers(proc.pid), "the simulator workers")
+        proc.terminate()  # a plain `kill`, a logout, a service stop
+        stdout, _ = proc.communicate(timeout=BOUND_S)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err.read_text()
+    assert "checkpoint written" in stdout and (tmp_path / "m.pt").is_file()
+    assert "Traceback" not in err.read_text()
+    _until(lambda: _alive(family) == 0 or None, "the workers to end")
