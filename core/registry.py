@@ -94,6 +94,9 @@ class MethodSpec:
             sentence for that page.
         simulator_fields: the :class:`core.config.SimulatorConfig` fields its
             simulator uses (None: all of them); the page offers only these.
+        deploy: the module with its deployment hooks (``export_graph(detector)`` and
+            ``Processing(manifest)``, see :mod:`core.deploy.export`), relative to the
+            method's package (default ``export``) or absolute; ``""``: not exportable.
     """
 
     name: str
@@ -114,6 +117,7 @@ class MethodSpec:
     simulator: Callable[..., Any] | None = None
     samples_note: Callable[[Any], str] = lambda _config: ""
     simulator_fields: tuple[str, ...] | None = None
+    deploy: str = "export"
 
 
 def method_names() -> tuple[str, ...]:
@@ -127,6 +131,16 @@ def get_method(name: str) -> MethodSpec:
     if module is None:
         raise ConfigError(f"unknown method {name!r}; choose one of {', '.join(_SPECS)}")
     return importlib.import_module(module).SPEC
+
+
+def deploy_hooks(name: str):
+    """The imported deployment-hooks module of method ``name`` (``MethodSpec.deploy``);
+    :class:`ConfigError` if the method has none."""
+    spec = get_method(name)
+    if not spec.deploy:
+        raise ConfigError(f"method {name!r} cannot be exported")
+    module = spec.deploy if "." in spec.deploy else f"{_SPECS[name]}.{spec.deploy}"
+    return importlib.import_module(module)
 
 
 def all_options() -> tuple[str, ...]:
@@ -232,6 +246,7 @@ __all__ = [
     "make_config",
     "MethodSpec",
     "detector_from_payload",
+    "deploy_hooks",
     "detector_identity",
     "fit_detector",
     "get_method",

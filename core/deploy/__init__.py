@@ -2,7 +2,8 @@
 
 ``export_model(detector, out_dir, fmt)`` writes a folder holding the graph
 (``model.onnx`` or ``model.xml``/``model.bin``) and ``deploy.json``;
-``load_exported(folder, runtime)`` opens it as a :class:`core.types.Detector`.
+``load_exported(folder, runtime)`` opens it as a :class:`core.types.Detector`;
+``available_runtimes()`` lists the runtimes (installed or not, with the install hint).
 Both need the optional packages of ``pip install -e ".[deploy]"``. Names are
 imported on first use, so ``import core.deploy.cli`` stays cheap (no torch).
 """
@@ -16,6 +17,9 @@ _NAMES = {
     "DEPLOY_VERSION": "core.deploy.export",
     "export_model": "core.deploy.export",
     "read_manifest": "core.deploy.export",
+    "RuntimeInfo": "core.deploy.choices",
+    "available_runtimes": "core.deploy.choices",
+    "check_precision": "core.deploy.choices",
     "OnnxDetector": "core.deploy.runtime",
     "OpenVinoDetector": "core.deploy.runtime",
     "is_exported": "core.deploy.runtime",

@@ -1,20 +1,19 @@
 """Export a detector to an ONNX (optionally OpenVINO) graph plus ``deploy.json``.
 
+Each method builds its own graph and pre/post-processing in the module named by its
+``MethodSpec.deploy`` (``core/models/<method>/export.py``): ``export_graph(detector) ->
+(graph, info, (h, w))`` (an ``nn.Module``, the manifest entries it needs, an example
+working size) and ``Processing(manifest)`` for the runtimes (``working_size``,
+``preprocess``, ``postprocess``). Nothing here branches on a method.
+
 The exported graph takes one input ``image``: (B, C, H, W) float32, the image
 already pre-processed at its working size exactly as the torch detector does it
-(resized with the method's rule, DRAEM compact: standardised, scaled to [0, 1]).
-B, H and W are dynamic. It returns two outputs:
-
-* ``anomaly_map``: DRAEM (B, H, W) float32 in [0, 1], the view-averaged
-  ``softmax(logits)[:, 1]`` at the working size; PatchCore (B, H/s, W/s) float32
-  patch distances on the finest stage's grid (s = its stride; the runtime smooths
-  and resizes them with ``core.models.patchcore.detector``'s own post-processing).
-* ``score``: (B,) float32 image score (DRAEM: max of the ``score_kernel`` mean
-  filter, zero padding counted; PatchCore: the reweighted largest patch distance).
-
-PatchCore's nearest-neighbour search is a matrix product and a top-1 with the memory
-bank inside the graph; each bank item's ``n_neighbors`` nearest bank items (for the
-score reweighting) are precomputed into a table. Folders are written into a
+(resized with the method's rule, scaled to [0, 1]). B, H and W are dynamic. It
+returns ``anomaly_map`` (B, h, w) float32 (the method's raw map; its module's
+docstring says which) and ``score`` (B,) float32. Before anything is written the ONNX
+file is run by onnxruntime at two sizes and batch sizes and compared with the torch
+graph (:func:`verify_onnx`): a graph that does not export faithfully raises
+:class:`ExportError`. Folders are written into a
 temporary directory beside ``out_dir`` and renamed into place, so a failed export
 never leaves a file behind.
 """
@@ -30,8 +29,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from core.errors import ExportError
@@ -55,148 +54,16 @@ def require(module: str):
         raise ExportError(f"{module} is not installed; run: {INSTALL_HINT}") from e
 
 
-# ------------------------------------------------------------------ graphs
-class DraemGraph(nn.Module):
-    """DRAEM inference as one graph: (B, C, H, W) float32 in [0, 1] -> (map (B, H, W), score (B,)).
+def graph_for(detector) -> tuple[nn.Module, dict, tuple[int, int]]:
+    """``(graph, info, (h, w))`` from the method's own hooks (``MethodSpec.deploy``)."""
+    from core.errors import ConfigError
+    from core.registry import deploy_hooks
 
-    ``net`` is the detector's network in fp32 (its Conv+BN pairs folded);
-    ``views`` 1-3 (image, left-right, up-down mirrors; maps mirrored back);
-    ``kernel`` the odd score window (``avg_pool2d``, zero padding counted = the torch
-    path's ``cv2.boxFilter`` with ``BORDER_CONSTANT``).
-    """
-
-    def __init__(self, net: nn.Module, views: int, kernel: int) -> None:
-        super().__init__()
-        self.net, self.views, self.kernel = net, int(views), int(kernel)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        probs = torch.softmax(self.net(x)[1].float(), dim=1)[:, 1]
-        for dims in ((-1,), (-2,))[: self.views - 1]:
-            probs = probs + torch.softmax(self.net(x.flip(dims))[1].float(), dim=1)[:, 1].flip(dims)
-        maps = probs / self.views
-        k = self.kernel
-        filt = F.avg_pool2d(maps[:, None], k, stride=1, padding=k // 2, count_include_pad=True)
-        return maps, filt.flatten(1).amax(1)
-
-
-class PatchCoreGraph(nn.Module):
-    """PatchCore inference as one graph: (B, 3, H, W) float32 in [0, 1] ->
-    (patch distances (B, H/s, W/s), score (B,)).
-
-    ``bank`` (M, D) float32 memory bank; ``support`` (M, b) int64: row m holds m and its
-    b - 1 nearest other bank items ([paper] Eq. 7's N_b(m*)); b < 2 scores the plain
-    maximum distance.
-    """
-
-    def __init__(self, extractor: nn.Module, bank: torch.Tensor, support: torch.Tensor, cfg):
-        super().__init__()
-        self.extractor = extractor
-        self.patch_size, self.embed_dim = cfg.patch_size, cfg.embed_dim
-        self.register_buffer("bank", bank.float().contiguous())
-        self.register_buffer("bank_t", bank.float().T.contiguous())
-        self.register_buffer("norms", (bank.float() ** 2).sum(1))
-        self.register_buffer("support", support.long())
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        from core.models.backbone import patch_features
-
-        e = patch_features(self.extractor(x), self.patch_size, self.embed_dim)  # (B, h, w, D)
-        b, h, w, d = e.shape
-        q = e.reshape(b, h * w, d)
-        d2 = self.norms - 2.0 * torch.matmul(q, self.bank_t)  # (B, N, M) minus |q|^2
-        best, idx = torch.topk(d2, 1, dim=2, largest=False)
-        dist = (best[..., 0] + (q * q).sum(2)).clamp(min=0).sqrt()  # (B, N)
-        top, j = dist.max(1)  # (B,), the most anomalous patch
-        nearest = torch.gather(idx[..., 0], 1, j[:, None])[:, 0]  # (B,)
-        if self.support.shape[1] < 2:
-            return dist.reshape(b, h, w), top
-        qj = torch.gather(q, 1, j[:, None, None].expand(b, 1, d))  # (B, 1, D)
-        neigh = self.bank[self.support[nearest]]  # (B, b, D)
-        dn = ((neigh - qj) ** 2).sum(2).clamp(min=0).sqrt()  # (B, b)
-        score = (1.0 - torch.softmax(dn, dim=1)[:, 0]) * top
-        return dist.reshape(b, h, w), score
-
-
-def _bank_support(bank: torch.Tensor, b: int) -> torch.Tensor:
-    """(M, D) bank -> (M, b') int64: each item then its b' - 1 nearest other items."""
-    m = bank.shape[0]
-    b = min(int(b), m)
-    norms = (bank * bank).sum(1)
-    rows = []
-    for start in range(0, m, 1024):
-        blk = bank[start : start + 1024]
-        d2 = torch.addmm(norms, blk, bank.T, alpha=-2.0)
-        ids = torch.arange(start, start + blk.shape[0])
-        d2[torch.arange(blk.shape[0]), ids] = -float("inf")  # the item itself first
-        rows.append(d2.topk(b, dim=1, largest=False).indices)
-    return torch.cat(rows)
-
-
-# ------------------------------------------------------------------ manifests
-def _draem_graph(detector) -> tuple[nn.Module, dict, int]:
-    from core.data.geometry import STD_MEAN, STD_SCALE
-    from core.models.draem.detector import fuse_for_inference
-
-    cfg = detector.model_config
-    net = fuse_for_inference(detector.model).float().cpu()
-    if hasattr(net, "bf16"):  # the compact network's CPU autocast: export fp32
-        net.bf16 = False
-    h, w = tuple(cfg.image_size) if not cfg.keep_aspect else (224, 320)
-    info = {
-        "working_size": {
-            "rule": "draem",
-            "keep_aspect": cfg.keep_aspect,
-            "image_size": list(cfg.image_size),
-            "work_area": cfg.work_area,
-            "stride": 16,
-            "resize": "INTER_AREA when both sides shrink, else INTER_LINEAR",
-        },
-        "standardisation": {"enabled": bool(cfg.standardise), "mean": STD_MEAN, "std": STD_SCALE},
-        "flip_views": cfg.flip_views,
-        "score_kernel": cfg.score_kernel,
-        "in_channels": cfg.in_channels,
-        "map": "working size, bilinear to the original size, clipped to [0, 1]",
-    }
-    return DraemGraph(net, cfg.flip_views, cfg.score_kernel).eval(), info, (h, w)
-
-
-def _patchcore_graph(detector) -> tuple[nn.Module, dict, tuple[int, int]]:
-    cfg = detector.config
-    if detector.index.n_lists:
-        raise ExportError(
-            "this PatchCore model searches its memory bank with an inverted-file index "
-            "(approximate); the exported graph searches exactly and would score differently. "
-            "Refit with search='exact' to export it"
-        )
-    extractor = detector.embedder.extractor
-    bank = detector.index.bank
-    support = _bank_support(bank, cfg.n_neighbors)
-    info = {
-        "working_size": {
-            "rule": "patchcore",
-            "resolution": cfg.resolution,
-            "stride": max(cfg.stages),
-            "resize": "INTER_AREA when the area shrinks, else INTER_LINEAR",
-        },
-        "standardisation": {"enabled": False},
-        "flip_views": 1,
-        "score_kernel": None,
-        "in_channels": 3,
-        "feature_stride": min(cfg.stages),
-        "sigma": cfg.sigma,
-        "bank_size": int(bank.shape[0]),
-        "map": "patch grid, bilinear to the working size, Gaussian sigma, bilinear to the original",
-    }
-    s = max(cfg.stages)
-    return PatchCoreGraph(extractor, bank, support, cfg).eval(), info, (4 * s, 6 * s)
-
-
-def _graph(detector) -> tuple[nn.Module, dict, tuple[int, int]]:
-    if detector.method == "draem":
-        return _draem_graph(detector)
-    if detector.method == "patchcore":
-        return _patchcore_graph(detector)
-    raise ExportError(f"no exporter for method {detector.method!r}")
+    try:
+        hooks = deploy_hooks(detector.method)
+    except (ConfigError, ImportError) as e:
+        raise ExportError(f"no exporter for method {detector.method!r}: {e}") from e
+    return hooks.export_graph(detector)
 
 
 def read_manifest(folder: str | os.PathLike) -> dict:
@@ -217,6 +84,12 @@ def _checkpoint_sha(detector) -> str:
 
 
 # ------------------------------------------------------------------ export
+#: an export is refused unless the ONNX graph reproduces the torch graph this closely
+#: (absolute, plus relative to the largest output) on random images at two sizes
+VERIFY_ATOL, VERIFY_RTOL = 1e-3, 1e-4
+INT8_FILE = "model.int8.onnx"
+
+
 def export_model(
     detector,
     out_dir: str | os.PathLike,
@@ -224,33 +97,44 @@ def export_model(
     *,
     checkpoint_sha256: str | None = None,
     overwrite: bool = False,
+    int8: bool = False,
 ) -> Path:
-    """Export ``detector`` (DRAEM paper/compact or exact-search PatchCore) to ``out_dir``.
+    """Export ``detector`` (any method whose ``MethodSpec.deploy`` hooks build a graph) to
+    ``out_dir``.
 
     ``fmt``: ``onnx`` (``model.onnx``) or ``openvino`` (``model.xml`` + ``model.bin``,
     converted from the ONNX graph, fp32 weights; the ONNX file is kept too).
     ``checkpoint_sha256``: digest of the checkpoint file the detector came from (computed
-    from a re-saved checkpoint if None). Returns the path of the graph file. Raises
-    :class:`ExportError` (missing packages, unsupported model, existing ``out_dir``
-    without ``overwrite``); nothing is left at ``out_dir`` on failure.
+    from a re-saved checkpoint if None). ``int8``: also write ``model.int8.onnx``
+    (onnxruntime dynamic quantisation; :mod:`core.deploy.precision` says where it is
+    measured to be safe). The traced graph is run by onnxruntime on random images at two
+    sizes and batch sizes and compared with the torch graph before anything is written.
+    Returns the path of the graph file. Raises :class:`ExportError` (missing packages,
+    unsupported model, a graph that exports unfaithfully, existing ``out_dir`` without
+    ``overwrite``); nothing is left at ``out_dir`` on failure.
     """
     if fmt not in ("onnx", "openvino"):
         raise ExportError(f"unknown export format {fmt!r}; choose onnx or openvino")
     require("onnx")
+    require("onnxruntime")
     if fmt == "openvino":
         require("openvino")
     out = Path(out_dir)
     if out.exists() and not (overwrite and (out / MANIFEST).is_file()):
         raise ExportError(f"{out} exists; choose a new folder (or overwrite an exported one)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    graph, info, (h, w) = _graph(detector)
+    graph, info, (h, w) = graph_for(detector)
     c = info["in_channels"]
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         onnx_path = tmp / ONNX_FILE
         _export_onnx(graph, onnx_path, (1, c, h, w))
+        verify_onnx(graph, onnx_path, [(1, c, h, w), (2, c, w, h)])
         manifest = _manifest(detector, info, checkpoint_sha256 or _checkpoint_sha(detector))
         manifest["files"] = {"onnx": ONNX_FILE}
+        if int8:
+            quantize_int8(onnx_path, tmp / INT8_FILE)
+            manifest["files"]["onnx_int8"] = INT8_FILE
         if fmt == "openvino":
             ov = require("openvino")
             ov.save_model(ov.convert_model(str(onnx_path)), str(tmp / OPENVINO_FILE), False)
@@ -265,6 +149,60 @@ def export_model(
     return out / (OPENVINO_FILE if fmt == "openvino" else ONNX_FILE)
 
 
+def verify_onnx(graph: nn.Module, path: Path, shapes: list[tuple[int, int, int, int]]) -> float:
+    """Run the ONNX file at each (B, C, H, W) in ``shapes`` on seeded random images and
+    compare both outputs with ``graph``; returns the largest difference or raises
+    :class:`ExportError` (shapes traced as constants, operators exported with other
+    semantics). ``graph`` runs in fp32 on the CPU."""
+    ort = require("onnxruntime")
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    try:
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise ExportError(f"the exported ONNX graph does not load: {str(e)[:300]}") from e
+    gen = torch.Generator().manual_seed(0)
+    worst = 0.0
+    for shape in shapes:
+        x = torch.rand(*shape, generator=gen)
+        with torch.no_grad():
+            ref = [t.float().numpy() for t in graph(x)]
+        try:
+            got = sess.run(["anomaly_map", "score"], {"image": x.numpy()})
+        except Exception as e:
+            raise ExportError(
+                f"the exported graph fails on a {shape[2]}x{shape[3]} batch of {shape[0]} "
+                f"(a size traced as a constant?): {str(e)[:200]}"
+            ) from e
+        for name, a, b in zip(("anomaly_map", "score"), ref, got, strict=True):
+            if a.shape != b.shape:
+                raise ExportError(
+                    f"the exported graph gives {name} of shape {b.shape} instead of {a.shape} "
+                    f"for a {shape[2]}x{shape[3]} batch of {shape[0]}; not exported"
+                )
+            diff = float(np.abs(a - b).max()) if a.size else 0.0
+            tol = VERIFY_ATOL + VERIFY_RTOL * float(np.abs(a).max() if a.size else 0.0)
+            if not diff <= tol:  # also refuses NaN
+                raise ExportError(
+                    f"the exported graph differs from the model by {diff:.3g} (> {tol:.3g}) in "
+                    f"{name} for a {shape[2]}x{shape[3]} batch of {shape[0]}: an operation is "
+                    "not exported faithfully; nothing was written"
+                )
+            worst = max(worst, diff)
+    return worst
+
+
+def quantize_int8(src: Path, dst: Path) -> None:
+    """onnxruntime dynamic int8 quantisation (weights int8, activations quantised per call)."""
+    require("onnxruntime")
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    try:
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+    except Exception as e:
+        raise ExportError(f"int8 quantisation failed: {str(e)[:300]}") from e
+
+
 def _export_onnx(graph: nn.Module, path: Path, shape: tuple[int, int, int, int]) -> None:
     x = torch.rand(*shape)
     dyn = {"image": {0: "batch", 2: "height", 3: "width"}, "anomaly_map": {0: "batch"}}
@@ -272,6 +210,7 @@ def _export_onnx(graph: nn.Module, path: Path, shape: tuple[int, int, int, int])
     try:
         with torch.no_grad(), warnings.catch_warnings():
             # shape checks traced as constants: working sizes are multiples of the stride
+            # (verify_onnx runs the file at a second size and batch to catch the others)
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
             warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter
             torch.onnx.export(
@@ -314,9 +253,10 @@ def _manifest(detector, info: dict, sha: str) -> dict[str, Any]:
 __all__ = [
     "DEPLOY_FORMAT",
     "DEPLOY_VERSION",
-    "DraemGraph",
-    "PatchCoreGraph",
     "export_model",
+    "graph_for",
+    "quantize_int8",
     "read_manifest",
     "require",
+    "verify_onnx",
 ]

@@ -1,22 +1,23 @@
 """Detectors that run an exported folder (``core.deploy.export``) with onnxruntime or OpenVINO.
 
 They implement :class:`core.types.Detector`'s ``predict`` with the torch detectors'
-own pre- and post-processing (imported from ``core.models.draem.detector``, ``core.data.geometry`` and
-``core.models.patchcore.detector``): only the network itself runs in the other runtime.
+own pre- and post-processing, through the method's ``Processing`` hook
+(``MethodSpec.deploy``, e.g. ``core/models/draem/export.py``): only the network itself
+runs in the other runtime. Reduced precisions (onnxruntime ``int8``, OpenVINO ``bf16``)
+are opened only where :mod:`core.deploy.choices` lists them as measured.
 """
 
 from __future__ import annotations
 
 import copy
 import os
-import types
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from core.config import ModelConfig, Thresholds
+from core.config import Thresholds
+from core.deploy.choices import RUNTIMES, check_precision
 from core.deploy.export import MANIFEST, read_manifest, require
 from core.errors import Cancelled, ExportError
 from core.types import (
@@ -27,8 +28,6 @@ from core.types import (
     ignore_progress,
     never_stop,
 )
-
-RUNTIMES = ("torch", "onnxruntime", "openvino")
 
 
 def is_exported(path: str | os.PathLike) -> bool:
@@ -44,20 +43,35 @@ class ExportedDetector:
 
     runtime = ""
 
-    def __init__(self, folder: str | os.PathLike, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        threads: int | None = None,
+        precision: str = "fp32",
+        *,
+        unmeasured: bool = False,
+    ) -> None:
+        from core.errors import ConfigError
+        from core.registry import deploy_hooks
+
         self.folder = Path(folder)
         self.manifest = read_manifest(folder)
         self.method = self.manifest["method"]
         self.thresholds = Thresholds.from_dict(self.manifest["thresholds"])
         self.threads = threads
-        if self.method == "draem":
-            self.config = ModelConfig.from_dict(self.manifest["config"])
-        elif self.method == "patchcore":
-            from core.models.patchcore.detector import PatchCoreConfig
+        self.precision = precision
+        if not unmeasured:  # ``unmeasured``: only to measure a precision
+            check_precision(self.method, self.variant, self.runtime, precision)
+        try:
+            self.processing = deploy_hooks(self.method).Processing(self.manifest)
+        except (ConfigError, ImportError) as e:
+            raise ExportError(f"{folder}: cannot run method {self.method!r} ({e})") from e
+        self.config = self.processing.config
 
-            self.config = PatchCoreConfig.from_dict(self.manifest["config"])
-        else:
-            raise ExportError(f"{folder}: unknown method {self.method!r}")
+    @property
+    def variant(self) -> str:
+        """The exported model's variant (DRAEM preset, PatchCore backbone, flow subnet)."""
+        return str(self.manifest.get("variant", ""))
 
     # ------------------------------------------------------------ Detector API
     @property
@@ -66,6 +80,7 @@ class ExportedDetector:
         return {
             **self.manifest.get("metadata", {}),
             "runtime": self.runtime,
+            "precision": self.precision,
             "checkpoint_sha256": self.manifest.get("checkpoint_sha256"),
         }
 
@@ -84,44 +99,15 @@ class ExportedDetector:
     # ------------------------------------------------------------ processing
     def working_size(self, h: int, w: int) -> tuple[int, int]:
         """(H, W) at which the network sees an (h, w) image (the torch detector's rule)."""
-        if self.method == "draem":
-            from core.data.geometry import working_size
-
-            return working_size(h, w, self.config)
-        from core.models.patchcore.detector import working_size
-
-        return working_size(h, w, self.config)
+        return self.processing.working_size(h, w)
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         """RGB uint8 (h, w, 3) -> (C, H, W) float32 in [0, 1] at the working size."""
-        if self.method == "draem":
-            from core.data.geometry import standardise
-            from core.models.draem.detector import resize_like_simulator
-
-            small = resize_like_simulator(image, self.working_size(*image.shape[:2]))
-            if self.config.standardise:
-                small = standardise(small)
-            if self.config.in_channels == 1:
-                small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)[..., None]
-        else:
-            from core.models.patchcore.detector import PatchEmbedder
-
-            small = PatchEmbedder.resize(types.SimpleNamespace(config=self.config), image)
-        return np.ascontiguousarray(small.transpose(2, 0, 1), dtype=np.float32) / np.float32(255)
+        return self.processing.preprocess(image)
 
     def postprocess(self, amap: np.ndarray, score: float, image: np.ndarray) -> Prediction:
         """Graph output of one image -> :class:`Prediction` at the image's size."""
-        shape = image.shape[:2]
-        if self.method == "draem":
-            from core.data.geometry import to_original
-
-            out = amap if amap.shape == shape else np.clip(to_original(amap, shape), 0.0, 1.0)
-        else:
-            from core.models.patchcore.detector import _smooth_map
-
-            size = self.working_size(*shape)
-            out = _smooth_map(amap, size, shape, self.config.sigma)
-        return Prediction(np.ascontiguousarray(out, dtype=np.float32), float(score), None)
+        return self.processing.postprocess(amap, score, image)
 
     def predict(
         self,
@@ -161,20 +147,27 @@ class ExportedDetector:
 
 
 class OnnxDetector(ExportedDetector):
-    """An exported folder run by onnxruntime on the CPU (``threads``: intra-op threads)."""
+    """An exported folder run by onnxruntime on the CPU (``threads``: intra-op threads;
+    ``precision``: ``fp32`` or ``int8``, the dynamically quantised graph written by
+    ``export-model --precision int8``). All graph optimisations are on."""
 
     runtime = "onnxruntime"
 
-    def __init__(self, folder: str | os.PathLike, threads: int | None = None) -> None:
-        super().__init__(folder, threads)
+    def __init__(self, folder, threads=None, precision="fp32", *, unmeasured=False) -> None:
+        super().__init__(folder, threads, precision, unmeasured=unmeasured)
         ort = require("onnxruntime")
         opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         if threads:
             opts.intra_op_num_threads = int(threads)
             opts.inter_op_num_threads = 1
-        path = self.folder / self.manifest["files"]["onnx"]
+        files = self.manifest["files"]
+        key = "onnx_int8" if precision == "int8" else "onnx"
+        if key not in files:
+            raise ExportError(f"{folder} holds no int8 graph; export with --precision int8")
         self.session = ort.InferenceSession(
-            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+            str(self.folder / files[key]), sess_options=opts, providers=["CPUExecutionProvider"]
         )
 
     def _run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -183,35 +176,46 @@ class OnnxDetector(ExportedDetector):
 
 
 class OpenVinoDetector(ExportedDetector):
-    """An exported folder run by OpenVINO on the CPU in fp32 (``threads``: inference threads)."""
+    """An exported folder run by OpenVINO on the CPU (``threads``: inference threads;
+    ``precision``: ``fp32`` or ``bf16``, OpenVINO's inference-precision hint; latency hint)."""
 
     runtime = "openvino"
 
-    def __init__(self, folder: str | os.PathLike, threads: int | None = None) -> None:
-        super().__init__(folder, threads)
+    def __init__(self, folder, threads=None, precision="fp32", *, unmeasured=False) -> None:
+        super().__init__(folder, threads, precision, unmeasured=unmeasured)
         ov = require("openvino")
         files = self.manifest["files"]
         name = files.get("openvino") or files["onnx"]  # OpenVINO also reads the ONNX file
-        cfg = {"INFERENCE_PRECISION_HINT": "f32"}
+        cfg = {
+            "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
+            "PERFORMANCE_HINT": "LATENCY",
+        }
         if threads:
             cfg["INFERENCE_NUM_THREADS"] = int(threads)
         core = ov.Core()
         self.compiled = core.compile_model(str(self.folder / name), "CPU", cfg)
+        self.request = self.compiled.create_infer_request()
+        self._outs = self.compiled.output("anomaly_map"), self.compiled.output("score")
 
     def _run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        res = self.compiled(x)
-        return res[self.compiled.output("anomaly_map")], res[self.compiled.output("score")]
+        res = self.request.infer({0: x})
+        return np.array(res[self._outs[0]]), np.array(res[self._outs[1]])
 
 
 def load_exported(
-    folder: str | os.PathLike, runtime: str = "onnxruntime", threads: int | None = None
+    folder: str | os.PathLike,
+    runtime: str = "onnxruntime",
+    threads: int | None = None,
+    precision: str = "fp32",
+    *,
+    unmeasured: bool = False,
 ):
-    """Open an exported folder with ``runtime`` (``onnxruntime`` or ``openvino``)."""
-    if runtime == "onnxruntime":
-        return OnnxDetector(folder, threads)
-    if runtime == "openvino":
-        return OpenVinoDetector(folder, threads)
-    raise ExportError(f"unknown runtime {runtime!r}; choose onnxruntime or openvino")
+    """Open an exported folder with ``runtime`` (``onnxruntime`` or ``openvino``) at
+    ``precision`` (:class:`ExportError` for one not measured safe for the model)."""
+    classes = {"onnxruntime": OnnxDetector, "openvino": OpenVinoDetector}
+    if runtime not in classes:
+        raise ExportError(f"unknown runtime {runtime!r}; choose onnxruntime or openvino")
+    return classes[runtime](folder, threads, precision, unmeasured=unmeasured)
 
 
 __all__ = [
