@@ -54,3 +54,17 @@ def patchcore_detector(demo_images):
     train_images, _ = demo_images
     cfg = PatchCoreConfig(resolution=160, calibration_images=3, search="exact")
     return fit_patchcore(train_images, config=cfg)
+
+
+@pytest.fixture(scope="session")
+def flow_detector(tmp_path_factory, demo_images):
+    """A small flow detector trained for a few steps on the demo images (fp32, CPU)."""
+    from core.models.flow import SPEC, FlowConfig
+    from core.registry import FitRequest
+
+    train_images, _ = demo_images
+    cfg = FlowConfig(work_area=128, crop_size=64, n_blocks=2, batch_size=4)
+    out = tmp_path_factory.mktemp("flow") / "flow.pt"
+    req = FitRequest(out_path=str(out), seed=0, budget={"steps": 3}, device="cpu")
+    det, _ = SPEC.fit(train_images, cfg, req)
+    return det
