@@ -47,10 +47,13 @@ def _run(folder: Path, image: np.ndarray, tmp: Path) -> tuple[float, str, np.nda
     return float(score), verdict, np.load(tmp / "map.npy")
 
 
-def test_script_matches_torch(compact_detector, patchcore_detector, demo_images, tmp_path):
+def test_script_matches_torch(
+    compact_detector, patchcore_detector, flow_detector, demo_images, tmp_path
+):
     _, test = demo_images
     image = test[-1]  # the odd-sized one
-    for name, det in (("compact", compact_detector[0]), ("pc", patchcore_detector)):
+    dets = (("compact", compact_detector[0]), ("pc", patchcore_detector), ("flow", flow_detector))
+    for name, det in dets:
         folder = tmp_path / name
         export_model(det, folder, "onnx")
         (ref,) = det.predict([image])
