@@ -29,11 +29,15 @@ class DraemGraph(nn.Module):
         self.net, self.views, self.kernel = net, int(views), int(kernel)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        probs = torch.softmax(self.net(x)[1].float(), dim=1)[:, 1]
-        for dims in ((-1,), (-2,))[: self.views - 1]:
-            logits = self.net(x.flip(dims))[1].float()
-            probs = probs + torch.softmax(logits, dim=1)[:, 1].flip(dims)
-        maps = probs / self.views
+        # the views go through the network as one batch (one call per layer, not three)
+        flips = ((-1,), (-2,))[: self.views - 1]
+        xs = torch.cat([x, *(x.flip(d) for d in flips)]) if flips else x
+        probs = torch.softmax(self.net(xs)[1].float(), dim=1)[:, 1]
+        parts = probs.reshape(self.views, -1, probs.shape[-2], probs.shape[-1])
+        maps = parts[0]
+        for i, dims in enumerate(flips, 1):
+            maps = maps + parts[i].flip(dims)
+        maps = maps / self.views
         k = self.kernel
         filt = F.avg_pool2d(maps[:, None], k, stride=1, padding=k // 2, count_include_pad=True)
         return maps, filt.flatten(1).amax(1)
