@@ -201,7 +201,7 @@ def bench_method(name, train, args, anomalib_py, rows, notes) -> None:
 
     det, size = build(name, train)
     slow = name == "DRAEM paper"  # ~1-2 s per image: fewer images and passes
-    images = _images(4 if slow else args.images, size)
+    images = _images(2 if slow else args.images, size)
     reps = 1 if slow else args.reps
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -255,7 +255,7 @@ def speed(args) -> str:
     load1 = os.getloadavg()
     cols = COLS + (["anomalib eager"] if anomalib_py else [])
     lines = [
-        f"ms per image through `predict` (median of {args.reps} passes; DRAEM paper: 4 images, "
+        f"ms per image through `predict` (median of {args.reps} passes; DRAEM paper: 2 images, "
         f"1 pass), {platform.machine()} CPU with {os.cpu_count()} cores, torch "
         f"{torch.__version__}, load average {load0[0]:.1f} before / {load1[0]:.1f} after "
         "(other jobs share this CPU: figures are contended when it is above ~1). Command: "
