@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -283,7 +284,7 @@ def precision(args) -> str:
     from core.registry import get_method, load_detector
 
     cat = read_mvtec(args.data)
-    cat.test = cat.test[:: args.every]  # every N-th test image (all defect types kept)
+    cat = dataclasses.replace(cat, test=cat.test[:: args.every])  # every N-th test image
     lines = []
     for ckpt in args.models:
         det = load_detector(ckpt, device="cpu")
