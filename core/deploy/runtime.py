@@ -9,9 +9,7 @@ are opened only where :mod:`core.deploy.choices` lists them as measured.
 
 from __future__ import annotations
 
-import copy
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +17,10 @@ import numpy as np
 from core.config import Thresholds
 from core.deploy.choices import RUNTIMES, check_precision
 from core.deploy.export import MANIFEST, read_manifest, require
-from core.errors import Cancelled, ExportError
+from core.errors import ExportError
+from core.models.batching import BatchedDetector
 from core.types import (
     Prediction,
-    Progress,
-    ProgressCallback,
-    StopCallback,
-    ignore_progress,
-    never_stop,
 )
 
 
@@ -35,13 +29,14 @@ def is_exported(path: str | os.PathLike) -> bool:
     return (Path(path) / MANIFEST).is_file()
 
 
-class ExportedDetector:
+class ExportedDetector(BatchedDetector):
     """Common part of the runtimes: manifest, config, pre/post-processing, batching.
 
     Subclasses implement ``_run(x) -> (maps, scores)`` for x (B, C, H, W) float32.
     """
 
     runtime = ""
+    work_label = "prediction"
 
     def __init__(
         self,
@@ -84,12 +79,6 @@ class ExportedDetector:
             "checkpoint_sha256": self.manifest.get("checkpoint_sha256"),
         }
 
-    def with_thresholds(self, thresholds: Thresholds):
-        """A detector sharing this session with other thresholds."""
-        other = copy.copy(self)
-        other.thresholds = thresholds
-        return other
-
     def payload(self) -> dict:
         raise ExportError("an exported model holds no checkpoint; use the original .pt file")
 
@@ -109,38 +98,12 @@ class ExportedDetector:
         """Graph output of one image -> :class:`Prediction` at the image's size."""
         return self.processing.postprocess(amap, score, image)
 
-    def predict(
-        self,
-        images: Sequence[np.ndarray],
-        *,
-        batch_size: int = 8,
-        on_progress: ProgressCallback = ignore_progress,
-        should_stop: StopCallback = never_stop,
-    ) -> list[Prediction]:
-        """One :class:`Prediction` per RGB uint8 (H, W, 3) image, in input order:
-        ``anomaly_map`` (H, W) float32 at the image's size, ``score`` float,
-        ``reconstruction`` None. Consecutive images of one working size are batched."""
-        from core.models.batching import check_image as _check_image
-
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        checked = [_check_image(img, i) for i, img in enumerate(images)]
-        sizes = [self.working_size(*im.shape[:2]) for im in checked]
-        out: list[Prediction] = []
-        n, start = len(checked), 0
-        while start < n:
-            stop = start + 1
-            while stop < n and stop - start < batch_size and sizes[stop] == sizes[start]:
-                stop += 1
-            if should_stop():
-                raise Cancelled(f"prediction cancelled after {start} of {n} images")
-            x = np.stack([self.preprocess(im) for im in checked[start:stop]])
-            maps, scores = self._run(x)
-            for j, img in enumerate(checked[start:stop]):
-                out.append(self.postprocess(maps[j], scores[j], img))
-            on_progress(Progress(len(out), n, f"predicted {len(out)}/{n} images"))
-            start = stop
-        return out
+    def predict_batch(self, images: list[np.ndarray], size: tuple[int, int]) -> list[Prediction]:
+        """Images of one working ``size`` through the exported graph -> predictions:
+        ``anomaly_map`` (h, w) float32 at each image's size, ``score`` float,
+        ``reconstruction`` None."""
+        maps, scores = self._run(np.stack([self.preprocess(im) for im in images]))
+        return [self.postprocess(maps[j], scores[j], img) for j, img in enumerate(images)]
 
     def _run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
