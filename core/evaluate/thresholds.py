@@ -3,6 +3,8 @@
 Decision rule everywhere: an image (or pixel) is NG / defective iff ``score >= threshold``.
 
 Rules
+  * :func:`calibrate_from_good` - the stored image threshold of every method at fit time:
+    the highest good score plus a multiple of the good scores' robust spread (see there).
   * :func:`from_good_scores` - a high percentile of the scores of good images only.  This
     is the rule for a fresh line where no defective sample exists yet ([anomalib]'s
     F1-adaptive threshold needs defects and degenerates without them).
@@ -122,6 +124,62 @@ def few_labels_warning(y: np.ndarray) -> str:
     )
 
 
+#: robust standard deviations of the good scores added above the highest of them
+SPREAD_MARGIN = 3.0
+#: 1 / Phi^-1(0.75): turns a median absolute deviation into a normal standard deviation
+_MAD_TO_SD = 1.4826
+
+
+def robust_spread(scores) -> float:
+    """Robust standard deviation of 1-D scores: ``1.4826 * MAD`` (median absolute
+    deviation), which equals the standard deviation for normal data and ignores a few
+    outliers.  If half or more of the scores are equal (MAD 0) the plain standard
+    deviation; if all are equal ``5 %`` of their magnitude (``1e-6`` for zeros)."""
+    s = _scores(scores)
+    if s.size == 0:
+        raise EvaluationError("at least one score is needed for a spread")
+    spread = _MAD_TO_SD * float(np.median(np.abs(s - np.median(s))))
+    if spread <= 0.0:
+        spread = float(s.std())
+    if spread <= 0.0:
+        spread = 0.05 * float(np.abs(s).max()) or 1e-6
+    return spread
+
+
+def calibrate_from_good(scores, k: float = SPREAD_MARGIN) -> ThresholdSuggestion:
+    """The stored image threshold: ``max(good scores) + k * robust_spread(good scores)``.
+
+    Args:
+        scores: (N,) image scores of good images the model was not fitted on (held-out
+            images, or leave-one-out scores), computed exactly as inference computes
+            them (same detector ``predict`` path: views, working size, standardisation).
+        k: margin in robust standard deviations (:data:`SPREAD_MARGIN` = 3 by default).
+
+    Why not a percentile: with the 8-20 held-out images a fit keeps, the 99th percentile
+    is the highest score (or just below it), so about one new good image in ``N + 1``
+    scores above it even when new images are exactly like the held-out ones, and more
+    when they differ a little (another production lot, another part of the surface, a
+    held-out image that is a near duplicate of a training image).  The margin makes the
+    rule hold on new good images: for normal scores the highest of ``N`` lies about
+    ``1.4-1.9`` standard deviations above the median (N = 8-20), so the threshold sits at
+    about ``4.5-5`` of them, and a shift of the good scores by up to ``k`` spreads still
+    passes.  The spread is robust (median absolute deviation), so one odd held-out image
+    raises the maximum but not the margin.  Every good score is OK at the result.
+    """
+    s = _scores(scores, "good scores")
+    if s.size == 0:
+        raise EvaluationError("at least one good image score is needed to calibrate a threshold")
+    if not (math.isfinite(k) and k >= 0):
+        raise EvaluationError(f"the margin k must be finite and >= 0, got {k}")
+    top, spread = float(s.max()), robust_spread(s)
+    value = float(np.nextafter(top + k * spread, math.inf))
+    detail = (
+        f"highest of {s.size} good score(s) {top:.4g} + {k:g} x robust spread {spread:.3g} "
+        f"(median {float(np.median(s)):.4g})"
+    )
+    return ThresholdSuggestion(value, "good-max-plus-spread", detail)
+
+
 def f1_optimal(labels, scores) -> ThresholdSuggestion:
     """Threshold of maximum F1 on labelled images (``labels`` (N,) in {0, 1}, ``scores`` (N,)).
 
@@ -202,9 +260,12 @@ def pixel_from_good_maps(
 
 
 __all__ = [
+    "SPREAD_MARGIN",
     "ThresholdSuggestion",
+    "calibrate_from_good",
     "f1_optimal",
     "from_good_scores",
     "no_missed_defect",
     "pixel_from_good_maps",
+    "robust_spread",
 ]

@@ -92,3 +92,60 @@ def test_pixel_from_good_maps_exact_and_subsampled():
         th.pixel_from_good_maps([])
     with pytest.raises(EvaluationError, match="NaN"):
         th.pixel_from_good_maps([np.full((3, 3), np.nan, np.float32)])
+
+
+# ----------------------------------------------------------------- calibrate_from_good
+def _far(threshold: float, new_good: np.ndarray) -> float:
+    return float((new_good >= threshold).mean())
+
+
+def test_calibrated_threshold_holds_on_new_good_images_where_the_percentile_does_not():
+    """10 held-out good scores, then many new good images of the same kind (and of a
+    slightly shifted kind): the percentile rule calls about 1 in 11 of them NG, the
+    calibrated rule almost none."""
+    rng = np.random.default_rng(1)
+    new = rng.normal(0.0, 1.0, 20000)
+    shifted = new + 1.0  # e.g. another lot: one standard deviation brighter scores
+    far_pct, far_cal, far_shift = [], [], []
+    for _ in range(200):
+        held = rng.normal(0.0, 1.0, 10)
+        far_pct.append(_far(th.from_good_scores(held, 99.0).value, new))
+        cal = th.calibrate_from_good(held)
+        far_cal.append(_far(cal.value, new))
+        far_shift.append(_far(cal.value, shifted))
+    assert np.mean(far_pct) > 0.05  # the small-sample percentile is about the maximum
+    assert np.mean(far_cal) < 0.005
+    assert np.mean(far_shift) < 0.03
+
+
+def test_calibrated_threshold_passes_every_good_score_and_says_how():
+    good = [0.10, 0.12, 0.11, 0.13, 0.12, 0.14, 0.11, 0.12]
+    s = th.calibrate_from_good(good)
+    assert s.rule == "good-max-plus-spread"
+    assert all(g < s.value for g in good)
+    spread = th.robust_spread(good)
+    assert s.value == pytest.approx(max(good) + th.SPREAD_MARGIN * spread)
+    assert "highest of 8" in s.detail and "robust spread" in s.detail
+    assert th.calibrate_from_good(good, k=0).value > max(good)  # k=0: just above the highest
+
+
+def test_one_odd_good_image_does_not_inflate_the_margin():
+    rng = np.random.default_rng(2)
+    good = rng.normal(1.0, 0.1, 15)
+    odd = np.append(good, 5.0)  # e.g. a dirty part among the held-out images
+    assert th.robust_spread(odd) == pytest.approx(th.robust_spread(good), rel=0.3)
+    assert th.robust_spread(odd) < 0.5 * float(np.std(odd))
+
+
+@pytest.mark.parametrize("scores", [[0.3], [0.3, 0.3, 0.3], [0.0, 0.0]])
+def test_calibration_of_degenerate_scores_still_has_a_margin(scores):
+    s = th.calibrate_from_good(scores)
+    assert s.value > max(scores) and np.isfinite(s.value)
+
+
+@pytest.mark.parametrize(
+    ("scores", "k"), [([], 3.0), ([0.1, float("nan")], 3.0), ([0.1], -1.0), ([0.1], float("inf"))]
+)
+def test_calibration_refuses_bad_input(scores, k):
+    with pytest.raises(EvaluationError):
+        th.calibrate_from_good(scores, k)
