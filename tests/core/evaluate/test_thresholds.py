@@ -126,15 +126,27 @@ def test_calibrated_threshold_passes_every_good_score_and_says_how():
     spread = th.robust_spread(good)
     assert s.value == pytest.approx(max(good) + th.SPREAD_MARGIN * spread)
     assert "highest of 8" in s.detail and "robust spread" in s.detail
+    assert "outlying" not in s.detail
     assert th.calibrate_from_good(good, k=0).value > max(good)  # k=0: just above the highest
 
 
-def test_one_odd_good_image_does_not_inflate_the_margin():
+def test_one_odd_good_image_neither_inflates_the_margin_nor_drags_the_threshold_up():
     rng = np.random.default_rng(2)
     good = rng.normal(1.0, 0.1, 15)
     odd = np.append(good, 5.0)  # e.g. a dirty part among the held-out images
     assert th.robust_spread(odd) == pytest.approx(th.robust_spread(good), rel=0.3)
-    assert th.robust_spread(odd) < 0.5 * float(np.std(odd))
+    clean, dragged = th.calibrate_from_good(good), th.calibrate_from_good(odd)
+    assert dragged.value < 2.0  # a defect scoring 2.0 is still caught
+    assert dragged.value == pytest.approx(clean.value, abs=0.3)
+    assert "1 outlying good score(s)" in dragged.detail
+
+
+def test_the_spread_follows_the_upper_tail():
+    rng = np.random.default_rng(3)
+    skewed = rng.lognormal(0.0, 0.8, 2000)  # anomaly scores: a long upper tail
+    upper = th.robust_spread(skewed)
+    lower_mad = 1.4826 * float(np.median(np.abs(skewed - np.median(skewed))))
+    assert upper > 1.2 * lower_mad
 
 
 @pytest.mark.parametrize("scores", [[0.3], [0.3, 0.3, 0.3], [0.0, 0.0]])
