@@ -105,6 +105,10 @@ def main() -> None:
     if not seen:
         raise SystemExit("the fit stored no calibrated threshold (no good images to calibrate on?)")
     calib = seen[-1]
+    rescored = None
+    if held_out:  # the loaded model scores the held-out images as the fit did (same path)
+        again = [p.score for p in det.predict(held_out)]
+        rescored = float(np.max(np.abs(np.asarray(again) - np.asarray(calib))))
     ev = evaluate_mvtec(det, read_mvtec(args.data))
     scores = [p.score for p in ev.result.predictions]
     y = np.asarray(ev.labels)
@@ -118,6 +122,7 @@ def main() -> None:
         "fit_s": round(fit_s, 1),
         "steps": None if result is None else result.steps,
         "n_fit": len(fit),
+        "held_out_rescore_max_abs_diff": rescored,
         "calibration_scores": _stats(calib),
         "test_good_scores": _stats(np.asarray(scores)[y == 0]),
         "test_defect_scores": _stats(np.asarray(scores)[y == 1]),
@@ -136,6 +141,8 @@ def main() -> None:
             f"p90 {st['p90']:.4g} max {st['max']:.4g} spread {st['robust_spread']:.3g}"
         )
     print(f"  image AUROC {out['image_auroc']:.4f}")
+    if rescored is not None:
+        print(f"  held-out scores at fit vs by the loaded model: max abs difference {rescored:.2e}")
     for name, thr in rules.items():
         op = operating_point(ev.labels, scores, thr, ev.defect_types)
         out["rules"][name] = op.to_dict()
