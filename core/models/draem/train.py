@@ -26,7 +26,7 @@ Choices and their references:
   impossible to overlook; the message is meant for the user as is.
 * Default thresholds stored at the end: if ``held_out`` good images are given, the
   image threshold is calibrated on their scores (``core.evaluate.thresholds.
-  calibrate_from_good``: highest score + 3 robust spreads, computed by
+  calibrate_from_good``: highest score + 2 robust spreads, computed by
   ``DraemDetector.predict`` as at inspection) and the pixel threshold the same value (mean <= max, so every
   NG image shows a marked region); otherwise both are 0.5, the discriminative
   network's own class boundary (softmax probability of "anomaly").

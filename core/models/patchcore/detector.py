@@ -21,7 +21,7 @@ distance to the nearest memorised patch.
    the working size, Gaussian-smoothed with sigma 4 [paper], resized to the original.
 5. Thresholds at fit time, leave-one-image-out: up to ``calibration_images`` training
    images are scored against the bank without their own patches; image threshold =
-   ``core.evaluate.thresholds.calibrate_from_good`` of those scores (highest + 3 robust
+   ``core.evaluate.thresholds.calibrate_from_good`` of those scores (highest + 2 robust
    spreads), pixel threshold = 99.9th percentile of their map pixels.  Near-duplicate
    training images make leave-one-out scores optimistic; the margin covers part of that.
 """

@@ -114,8 +114,8 @@ def test_calibrated_threshold_holds_on_new_good_images_where_the_percentile_does
         far_cal.append(_far(cal.value, new))
         far_shift.append(_far(cal.value, shifted))
     assert np.mean(far_pct) > 0.05  # the small-sample percentile is about the maximum
-    assert np.mean(far_cal) < 0.005
-    assert np.mean(far_shift) < 0.03
+    assert np.mean(far_cal) < 0.01
+    assert np.mean(far_shift) < 0.06
 
 
 def test_calibrated_threshold_passes_every_good_score_and_says_how():
