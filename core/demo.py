@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from core.evaluate.metrics import Evaluation
+    from core.evaluate.operating_point import OperatingPoint
 
 #: Root of the bundled demo resources (next to the ``core`` package in a checkout).
 DEMO_DIR = Path(__file__).resolve().parent.parent / "resources" / "demo"
@@ -59,7 +60,12 @@ DEMO_RESULTS = "demo_results.h5"
 
 @dataclass(frozen=True)
 class DemoResult:
-    """What :func:`run_demo` produced: checkpoint and HDF5 paths, training summary, metrics."""
+    """What :func:`run_demo` produced: checkpoint and HDF5 paths, training summary, metrics.
+
+    ``operating`` holds the verdicts at the model's stored image threshold (good images
+    called NG, defective images called OK, per test type); ``steps`` / ``minutes`` the
+    training budget that was asked for (``minutes`` None: no time cap).
+    """
 
     checkpoint_path: str
     results_path: str
@@ -67,6 +73,14 @@ class DemoResult:
     evaluation: Evaluation
     seconds_per_image: float
     n_failed: int
+    operating: OperatingPoint
+    steps: int
+    minutes: float | None
+
+    @property
+    def time_capped(self) -> bool:
+        """True when the time cap stopped training before ``steps``."""
+        return self.minutes is not None and self.train_result.steps < self.steps
 
 
 def run_demo(
@@ -94,6 +108,7 @@ def run_demo(
     from core.config import SimulatorConfig, TrainConfig, model_preset
     from core.data.images import data_summary, load_images, read_mvtec, split_held_out
     from core.evaluate.inspect import LazyExportRecords, evaluate_mvtec
+    from core.evaluate.operating_point import operating_point
     from core.io.checkpoint import file_sha256
     from core.io.export import export_batch
     from core.models.draem.train import resolve_device, train
@@ -139,6 +154,7 @@ def run_demo(
         on_progress=on_progress,
         should_stop=should_stop,
     )
+    scores = [p.score for p in ev.result.predictions]
     return DemoResult(
         checkpoint_path=result.checkpoint_path,
         results_path=str(results_path),
@@ -146,6 +162,9 @@ def run_demo(
         evaluation=ev.evaluation,
         seconds_per_image=ev.seconds_per_image,
         n_failed=len(failed) + len(ev.result.failures),
+        operating=operating_point(ev.labels, scores, detector.thresholds.image, ev.defect_types),
+        steps=steps,
+        minutes=minutes,
     )
 
 

@@ -98,7 +98,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
             det, result = fit_detector(args.method, fit, config, request)
     if result is not None:
-        return report.train_result(result)
+        return report.train_result(result, budget, det.thresholds)
+    print(report.stored_threshold(det.thresholds))
     print(f"{spec.title} model written to {args.out} (sha256 {file_sha256(args.out)[:12]})")
     return EXIT_OK
 
@@ -240,7 +241,9 @@ def _export_inspection(args, det, thresholds, result, stop, *, world_size: int =
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a model on an MVTec AD category's test split: image/pixel AUROC and AP,
-    AUPRO (FPR <= 0.3), F1-max and its threshold, seconds per image.
+    AUPRO (FPR <= 0.3), F1-max and its threshold, seconds per image, and at the model's
+    stored image threshold (or --threshold) the false alarms on good images and the
+    escapes of defective images, overall and per defect type.
     """
     from core.data.images import read_mvtec
     from core.evaluate.inspect import evaluate_mvtec
@@ -258,14 +261,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     for problem in res.mask_problems:
         report.warn(problem.message())
+    from core.evaluate.operating_point import operating_point
+
     scores = [p.score for p in res.result.predictions]
     per_type = image_auroc_per_type(res.labels, scores, res.defect_types)
+    thresholds = report.with_threshold(det.thresholds, args.threshold)
     report.evaluation(
         res.evaluation,
         res.seconds_per_image,
         as_json=args.json,
         per_type=per_type,
         extra={"ground_truth_problems": count_problems(res.mask_problems)},
+        operating=operating_point(res.labels, scores, thresholds.image, res.defect_types),
+        threshold_source=thresholds.source,
     )
     return EXIT_OK
 
@@ -307,9 +315,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     t = res.train_result
     print(f"trained {t.steps} steps in {t.elapsed_s:.0f} s")
-    report.evaluation(res.evaluation, res.seconds_per_image, as_json=False)
+    note = report.budget_note({"steps": res.steps, "minutes": res.minutes}, t.steps)
+    if note:
+        print(f"{note} (this machine trained slower than the demo budget assumes)")
+    report.evaluation(res.evaluation, res.seconds_per_image, as_json=False, operating=res.operating)
     print(f"model:   {res.checkpoint_path}")
     print(f"results: {res.results_path}")
+    print(report.verdict_counts(res.operating))
     return EXIT_OK
 
 
@@ -347,9 +359,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset", choices=["paper", "compact"], help="default: compact on CPU, paper on CUDA"
     )
     budget = t.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=int, help="training steps (batches)")
+    defaults = report.default_budgets_text()
     budget.add_argument(
-        "--minutes", type=cli_args.positive_minutes, help="training time budget in minutes"
+        "--steps", type=int, help=f"training steps (batches); default budget: {defaults}"
+    )
+    budget.add_argument(
+        "--minutes",
+        type=cli_args.positive_minutes,
+        help="training time budget in minutes (see --steps for the defaults)",
     )
     t.add_argument(
         "--anomaly-source", help="folder of texture images (e.g. DTD); default: built-in"
@@ -455,6 +472,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model", required=True, help="checkpoint written by train")
     e.add_argument("--data", required=True, help="MVTec AD category folder")
     e.add_argument("--json", action="store_true", help="last output line: one JSON object")
+    e.add_argument(
+        "--threshold",
+        type=cli_args.finite_float,
+        help="image-score threshold for the false-alarm and escape counts (default: the model's)",
+    )
     add_runtime_option(e)
     e.set_defaults(func=cmd_evaluate)
 

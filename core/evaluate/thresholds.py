@@ -3,6 +3,8 @@
 Decision rule everywhere: an image (or pixel) is NG / defective iff ``score >= threshold``.
 
 Rules
+  * :func:`calibrate_from_good` - the stored image threshold of every method at fit time:
+    the highest good score plus a multiple of the good scores' robust spread (see there).
   * :func:`from_good_scores` - a high percentile of the scores of good images only.  This
     is the rule for a fresh line where no defective sample exists yet ([anomalib]'s
     F1-adaptive threshold needs defects and degenerates without them).
@@ -122,6 +124,87 @@ def few_labels_warning(y: np.ndarray) -> str:
     )
 
 
+#: robust standard deviations of the good scores added above the highest of them
+SPREAD_MARGIN = 2.0
+#: a good score more than this many spreads above the median is an outlier for the threshold
+OUTLIER_FENCE = 10.0
+#: 1 / Phi^-1(0.75): turns a median absolute deviation into a normal standard deviation
+_MAD_TO_SD = 1.4826
+
+
+def robust_spread(scores) -> float:
+    """Robust standard deviation of 1-D scores, never smaller for a long upper tail.
+
+    The larger of ``1.4826 x`` the median absolute deviation of all scores and of the
+    same over the upper half alone (the median of ``s - median(s)`` where ``s >=
+    median(s)``): both equal the standard deviation for normal data; the upper half
+    follows the long upper tail anomaly scores tend to have, all scores keep the
+    estimate steady for small samples; a few outliers hardly move either.  If both are 0
+    (half or more of the scores equal) the plain standard deviation; if all scores are
+    equal ``5 %`` of their magnitude (``1e-6`` for zeros), so a margin always exists.
+    """
+    s = _scores(scores)
+    if s.size == 0:
+        raise EvaluationError("at least one score is needed for a spread")
+    med = float(np.median(s))
+    spread = _MAD_TO_SD * max(
+        float(np.median(np.abs(s - med))), float(np.median(s[s >= med] - med))
+    )
+    if spread <= 0.0:
+        spread = float(s.std())
+    if spread <= 0.0:
+        spread = 0.05 * float(np.abs(s).max()) or 1e-6
+    return spread
+
+
+def calibrate_from_good(scores, k: float = SPREAD_MARGIN) -> ThresholdSuggestion:
+    """The stored image threshold of every method, from good images' scores.
+
+    ``value = top + k * spread``: ``spread = robust_spread(s)`` (upper-half robust standard
+    deviation), ``top`` the highest good score that is not an outlier (at most
+    ``median + OUTLIER_FENCE * spread``; normally simply the highest).
+
+    Args:
+        scores: (N,) image scores of good images the model was not fitted on (held-out
+            images, or leave-one-out scores), computed exactly as inference computes
+            them (the detector's own ``predict``: same views, working size, standardisation).
+        k: margin in robust standard deviations (:data:`SPREAD_MARGIN` = 2 by default).
+
+    Why not a high percentile: with the 8-20 held-out images a fit keeps, the 99th
+    percentile is (almost) the highest score, so about one new good image in ``N + 1``
+    scores above it even when new images are exactly like the held-out ones, and many
+    more when they differ a little: another lot, another part of the surface, held-out
+    images that are near duplicates of training images (so they score lower than new
+    parts).  The margin ``k`` spreads makes the threshold hold on new good images: for
+    normal scores the highest of ``N`` lies about 1.4-1.9 spreads above the median
+    (N = 8-20), so the threshold sits about 3.5-4 spreads above it, and good scores
+    shifted by up to ``k`` spreads still pass.  ``k`` trades false alarms for escapes: 2
+    is the compromise between the cases measured (docs/benchmarks.md: DRAEM and PatchCore on the
+    demo, PatchCore on magnetic_tile); 3 kept every good image OK there but let up to
+    half of the demo's defects escape PatchCore.
+
+    The outlier fence keeps one odd held-out image (a part that was not really good)
+    from dragging the threshold up and letting defects escape: such an image is NG at
+    the result and the detail counts it.  Every other good score is OK.
+    """
+    s = _scores(scores, "good scores")
+    if s.size == 0:
+        raise EvaluationError("at least one good image score is needed to calibrate a threshold")
+    if not (math.isfinite(k) and k >= 0):
+        raise EvaluationError(f"the margin k must be finite and >= 0, got {k}")
+    med, spread = float(np.median(s)), robust_spread(s)
+    inside = s[s <= med + OUTLIER_FENCE * spread]  # never empty: the median is inside
+    top = float(inside.max())
+    value = float(np.nextafter(top + k * spread, math.inf))
+    odd = int((s >= value).sum())
+    detail = (
+        f"highest of {s.size} good score(s) {top:.4g} + {k:g} x robust spread {spread:.3g} "
+        f"(median {med:.4g})"
+        + (f"; {odd} outlying good score(s) above it (check those images)" if odd else "")
+    )
+    return ThresholdSuggestion(value, "good-max-plus-spread", detail)
+
+
 def f1_optimal(labels, scores) -> ThresholdSuggestion:
     """Threshold of maximum F1 on labelled images (``labels`` (N,) in {0, 1}, ``scores`` (N,)).
 
@@ -202,9 +285,13 @@ def pixel_from_good_maps(
 
 
 __all__ = [
+    "OUTLIER_FENCE",
+    "SPREAD_MARGIN",
     "ThresholdSuggestion",
+    "calibrate_from_good",
     "f1_optimal",
     "from_good_scores",
     "no_missed_defect",
     "pixel_from_good_maps",
+    "robust_spread",
 ]

@@ -25,8 +25,9 @@ Choices and their references:
   was written yet).  Raising (not returning ``status="failed"``) makes the failure
   impossible to overlook; the message is meant for the user as is.
 * Default thresholds stored at the end: if ``held_out`` good images are given, the
-  image threshold is the 99th percentile of their scores (``core.evaluate.thresholds.
-  from_good_scores``) and the pixel threshold the same value (mean <= max, so every
+  image threshold is calibrated on their scores (``core.evaluate.thresholds.
+  calibrate_from_good``: highest score + 2 robust spreads, computed by
+  ``DraemDetector.predict`` as at inspection) and the pixel threshold the same value (mean <= max, so every
   NG image shows a marked region); otherwise both are 0.5, the discriminative
   network's own class boundary (softmax probability of "anomaly").
 """
@@ -314,11 +315,11 @@ class _Run:
         self.saved_step = self.step
 
     def result(self, status: str, message: str) -> TrainResult:
-        final = (
-            {k: float(np.mean([r[k] for r in self.recent])) for k in self.recent[0]}
-            if self.recent
-            else {}
-        )
+        # only the terms the variant's loss has (the compact loss also returns l2 = ssim = 0)
+        names = [
+            k for k in (*self.recipe.loss_names, "total") if self.recent and k in self.recent[0]
+        ]
+        final = {k: float(np.mean([r[k] for r in self.recent])) for k in names}
         return TrainResult(
             str(self.out),
             status,
@@ -342,12 +343,12 @@ class _Run:
 def _thresholds(model: nn.Module, mc: ModelConfig, device: str, held_out) -> Thresholds:
     if not held_out:
         return Thresholds(0.5, 0.5, "default: softmax 0.5 (no held-out good images)")
-    from core.evaluate.thresholds import from_good_scores
+    from core.evaluate.thresholds import calibrate_from_good
     from core.models.draem.detector import DraemDetector
 
-    det = DraemDetector(model, mc, device=device)
+    det = DraemDetector(model, mc, device=device)  # inference's own path: views, size, standardise
     scores = [p.score for p in det.predict(list(held_out))]
-    s = from_good_scores(scores, percentile=99.0)
+    s = calibrate_from_good(scores)
     model.train()
     return Thresholds(s.value, s.value, f"{s.rule}: {s.detail} (pixel threshold = image threshold)")
 

@@ -110,12 +110,12 @@ def flow_losses(out, n_clean: int, masks: Sequence[np.ndarray], config: FlowConf
 
 
 def calibrate(det: FlowDetector, good: Sequence[np.ndarray], note: str) -> Thresholds:
-    """Image threshold = 99th percentile of the good images' scores, pixel threshold =
-    99.9th percentile of their map pixels (``core.evaluate.thresholds``)."""
-    from core.evaluate.thresholds import from_good_scores, pixel_from_good_maps
+    """Image threshold calibrated on the good images' scores (``core.evaluate.thresholds.
+    calibrate_from_good``), pixel threshold = 99.9th percentile of their map pixels."""
+    from core.evaluate.thresholds import calibrate_from_good, pixel_from_good_maps
 
     preds = det.predict(list(good))
-    img = from_good_scores([p.score for p in preds], 99.0)
+    img = calibrate_from_good([p.score for p in preds])
     px = pixel_from_good_maps([p.anomaly_map for p in preds], 99.9)
     return Thresholds(
         img.value, px.value, f"{note}, {len(preds)} good: image {img.detail}; pixel {px.detail}"

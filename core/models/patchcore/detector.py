@@ -21,8 +21,9 @@ distance to the nearest memorised patch.
    the working size, Gaussian-smoothed with sigma 4 [paper], resized to the original.
 5. Thresholds at fit time, leave-one-image-out: up to ``calibration_images`` training
    images are scored against the bank without their own patches; image threshold =
-   99th percentile of those scores, pixel threshold = 99.9th percentile of their map
-   pixels (``core.evaluate.thresholds``).  Near-duplicate training images make these optimistic.
+   ``core.evaluate.thresholds.calibrate_from_good`` of those scores (highest + 2 robust
+   spreads), pixel threshold = 99.9th percentile of their map pixels.  Near-duplicate
+   training images make leave-one-out scores optimistic; the margin covers part of that.
 """
 
 from __future__ import annotations
@@ -326,7 +327,7 @@ class PatchCoreDetector(BatchedDetector):
 
 def _calibrate(det: PatchCoreDetector, images, source: torch.Tensor, seed: int, stop) -> Thresholds:
     """Leave-one-image-out default thresholds (see the module docstring)."""
-    from core.evaluate.thresholds import from_good_scores, pixel_from_good_maps
+    from core.evaluate.thresholds import calibrate_from_good, pixel_from_good_maps
 
     n = len(images)
     rng = np.random.default_rng(seed)
@@ -343,7 +344,7 @@ def _calibrate(det: PatchCoreDetector, images, source: torch.Tensor, seed: int, 
             scores.append(score)
     if not scores:  # a single good image: nothing to leave out
         return Thresholds(1.0, 1.0, "default (one good image: no leave-one-out calibration)")
-    img, px = from_good_scores(scores, 99.0), pixel_from_good_maps(maps, 99.9)
+    img, px = calibrate_from_good(scores), pixel_from_good_maps(maps, 99.9)
     detail = f"image {img.detail}; pixel {px.detail}"
     return Thresholds(img.value, px.value, f"leave-one-image-out, {len(scores)} good: {detail}")
 

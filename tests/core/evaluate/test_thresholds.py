@@ -92,3 +92,72 @@ def test_pixel_from_good_maps_exact_and_subsampled():
         th.pixel_from_good_maps([])
     with pytest.raises(EvaluationError, match="NaN"):
         th.pixel_from_good_maps([np.full((3, 3), np.nan, np.float32)])
+
+
+# ----------------------------------------------------------------- calibrate_from_good
+def _far(threshold: float, new_good: np.ndarray) -> float:
+    return float((new_good >= threshold).mean())
+
+
+def test_calibrated_threshold_holds_on_new_good_images_where_the_percentile_does_not():
+    """10 held-out good scores, then many new good images of the same kind (and of a
+    slightly shifted kind): the percentile rule calls about 1 in 11 of them NG, the
+    calibrated rule almost none."""
+    rng = np.random.default_rng(1)
+    new = rng.normal(0.0, 1.0, 20000)
+    shifted = new + 1.0  # e.g. another lot: one standard deviation brighter scores
+    far_pct, far_cal, far_shift = [], [], []
+    for _ in range(200):
+        held = rng.normal(0.0, 1.0, 10)
+        far_pct.append(_far(th.from_good_scores(held, 99.0).value, new))
+        cal = th.calibrate_from_good(held)
+        far_cal.append(_far(cal.value, new))
+        far_shift.append(_far(cal.value, shifted))
+    assert np.mean(far_pct) > 0.05  # the small-sample percentile is about the maximum
+    assert np.mean(far_cal) < 0.01
+    assert np.mean(far_shift) < 0.06
+
+
+def test_calibrated_threshold_passes_every_good_score_and_says_how():
+    good = [0.10, 0.12, 0.11, 0.13, 0.12, 0.14, 0.11, 0.12]
+    s = th.calibrate_from_good(good)
+    assert s.rule == "good-max-plus-spread"
+    assert all(g < s.value for g in good)
+    spread = th.robust_spread(good)
+    assert s.value == pytest.approx(max(good) + th.SPREAD_MARGIN * spread)
+    assert "highest of 8" in s.detail and "robust spread" in s.detail
+    assert "outlying" not in s.detail
+    assert th.calibrate_from_good(good, k=0).value > max(good)  # k=0: just above the highest
+
+
+def test_one_odd_good_image_neither_inflates_the_margin_nor_drags_the_threshold_up():
+    rng = np.random.default_rng(2)
+    good = rng.normal(1.0, 0.1, 15)
+    odd = np.append(good, 5.0)  # e.g. a dirty part among the held-out images
+    assert th.robust_spread(odd) == pytest.approx(th.robust_spread(good), rel=0.3)
+    clean, dragged = th.calibrate_from_good(good), th.calibrate_from_good(odd)
+    assert dragged.value < 2.0  # a defect scoring 2.0 is still caught
+    assert dragged.value == pytest.approx(clean.value, abs=0.3)
+    assert "1 outlying good score(s)" in dragged.detail
+
+
+def test_the_spread_follows_the_upper_tail():
+    rng = np.random.default_rng(3)
+    skewed = rng.lognormal(0.0, 0.8, 2000)  # anomaly scores: a long upper tail
+    upper = th.robust_spread(skewed)
+    lower_mad = 1.4826 * float(np.median(np.abs(skewed - np.median(skewed))))
+    assert upper > 1.2 * lower_mad
+
+
+@pytest.mark.parametrize("scores", [[0.3], [0.3, 0.3, 0.3], [0.0, 0.0]])
+def test_calibration_of_degenerate_scores_still_has_a_margin(scores):
+    s = th.calibrate_from_good(scores)
+    assert s.value > max(scores) and np.isfinite(s.value)
+
+
+@pytest.mark.parametrize(
+    ("scores", "k"), [([], 3.0), ([0.1, float("nan")], 3.0), ([0.1], -1.0), ([0.1], float("inf"))]
+)
+def test_calibration_refuses_bad_input(scores, k):
+    with pytest.raises(EvaluationError):
+        th.calibrate_from_good(scores, k)
