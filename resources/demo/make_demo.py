@@ -2,10 +2,12 @@
 
 Source: ``skimage.data.brick()`` (512 x 512 grayscale), which scikit-image
 ships under CC0 (originally "Bricks25" from cc0textures.com).  The texture is
-upscaled by 1.25 and split into two disjoint column bands: crops for
-``train/good`` come from the left band, crops for ``test/*`` from the right
-band, so no test pixel was seen in training.  Every crop gets a random flip
-and a mild brightness / contrast / noise jitter ("camera variation").  Test
+upscaled by 1.25; crops for ``train/good`` and for ``test/*`` are cut at
+independent random places of the whole texture, like new parts of one product:
+the same brick pattern, never the same crop.  (Training on one column band and
+testing on another made every good test image a part of another kind: a model
+trained to convergence called them all defective.)  Every crop gets a random
+flip and a mild brightness / contrast / noise jitter ("camera variation").  Test
 defects are drawn with OpenCV:
 
 * ``scratch``: a thin bright or dark curved line (1-2 px);
@@ -36,8 +38,8 @@ N_TEST_GOOD = 9
 N_PER_DEFECT = 7
 DEFECTS = ("scratch", "crack", "stain")
 SCALE = 1.25
-TRAIN_COLS = (0, 384)  # column bands of the upscaled (640 x 640) texture
-TEST_COLS = (384, 640)
+TRAIN_COLS = (0, 640)  # column band of the upscaled (640 x 640) texture crops come from
+TEST_COLS = (0, 640)
 
 
 def source_texture() -> np.ndarray:
