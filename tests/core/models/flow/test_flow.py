@@ -80,7 +80,9 @@ def test_config_is_validated():
     with pytest.raises(ConfigError, match="ssl_weight"):
         FlowConfig(ssl_weight=-1.0)
     with pytest.raises(ConfigError, match="stages"):
-        FlowConfig(stages=(4,))
+        FlowConfig(stages=(2,))
+    with pytest.raises(ConfigError, match="anomalies"):
+        FlowConfig(anomalies=("scratch",))
     assert FlowConfig.from_dict(TINY.to_dict()) == TINY
 
 
