@@ -168,7 +168,7 @@ def fit_flow(
 
         source = FolderSource(request.options["anomaly_source"])
     features = Features(config, device)
-    model = FlowModel(config, features.channels).to(device)
+    model = FlowModel(config, features.channels, request.seed).to(device)
     batches = _Batches(prepared, config, rng, source)
     stat_crops = [batches.crop()[1] for _ in range(STAT_CROPS)]
     stats = [features(stat_crops[k : k + 8]) for k in range(0, STAT_CROPS, 8)]
