@@ -54,13 +54,13 @@ class FlowConfig(_DictMixin):
     subnet: Subnet = "conv"
     clamp: float = 2.0
     ssl_weight: float = 1.0
-    anomalies: tuple[str, ...] = ("patch",)
+    anomalies: tuple[str, ...] = ("patch", "intensity", "line", "spot")
     ssl_margin: float = 1.0
     batch_size: int = 8
     lr: float = 1e-3
     weight_decay: float = 1e-5
     sigma: float = 4.0
-    score: ScoreRule = "max"
+    score: ScoreRule = "topk"
     topk_fraction: float = 0.01
 
     def __post_init__(self) -> None:
