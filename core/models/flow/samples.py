@@ -59,6 +59,8 @@ class FlowSamples:
             others, len(others) - 1, crop, rng, self.source, self.config.anomalies
         )
         kind = "synthetic: " + ", ".join(self.config.anomalies)
+        # the surface kinds blend with soft edges: show every pixel the anomaly changed
+        mask = np.maximum(mask, np.any(aug != crop, axis=2).astype(mask.dtype))
         return SyntheticSample(crop, aug, (mask > 0).astype(np.uint8), True, 1.0, int(index), kind)
 
 
