@@ -9,6 +9,7 @@ from core.config import _check, _DictMixin
 
 Subnet = Literal["conv", "conv_attn"]
 ScoreRule = Literal["max", "topk"]
+ANOMALY_KINDS = ("patch", "intensity", "line", "spot")
 
 
 @dataclass(frozen=True)
@@ -16,9 +17,11 @@ class FlowConfig(_DictMixin):
     """Normalizing-flow detector settings (see ``core.models.flow`` for the method).
 
     Attributes:
-        stages: backbone output strides used as features (subset of 8, 16); one flow each.
-        work_area: working area ``work_area**2`` pixels, aspect ratio kept, never enlarged,
-            sides multiples of 16.
+        stages: backbone output strides used as features (subset of 4, 8, 16, 32); one
+            flow each.
+        work_area: working area ``work_area**2`` pixels, aspect ratio kept, sides multiples
+            of 16; smaller images are used at their native size unless ``enlarge``.
+        enlarge: also scale images smaller than ``work_area**2`` up to that area.
         crop_size: side of the square training crops cut at the working size.
         n_blocks: ``AllInOneBlock`` coupling blocks per flow (kernels alternate 3x3 / 1x1
             as [anomalib] FastFlow).
@@ -27,6 +30,10 @@ class FlowConfig(_DictMixin):
             with a residual single-head self-attention over positions after the first conv).
         clamp: affine clamping of the coupling blocks.
         ssl_weight: weight of the synthetic-anomaly term (0: plain unsupervised flow).
+        anomalies: synthetic anomaly kinds drawn uniformly (:func:`core.models.flow.synthetic.make_anomaly`):
+            ``patch`` (another good image's patch blended in a rectangle / ellipse /
+            Perlin mask), ``intensity``, ``line``, ``spot`` (surface defects of
+            :mod:`core.simulate.defects`).
         ssl_margin: the synthetic term pushes the per-dimension NLL of anomalous positions
             above the batch mean of normal positions plus this margin (bounded: softplus).
         batch_size: training crops per step (half clean, half with a synthetic anomaly when
@@ -40,29 +47,35 @@ class FlowConfig(_DictMixin):
 
     stages: tuple[int, ...] = (8, 16)
     work_area: int = 256
+    enlarge: bool = False
     crop_size: int = 128
     n_blocks: int = 4
     hidden_ratio: float = 1.0
     subnet: Subnet = "conv"
     clamp: float = 2.0
     ssl_weight: float = 1.0
+    anomalies: tuple[str, ...] = ("patch", "intensity", "line", "spot")
     ssl_margin: float = 1.0
     batch_size: int = 8
     lr: float = 1e-3
     weight_decay: float = 1e-5
     sigma: float = 4.0
-    score: ScoreRule = "max"
+    score: ScoreRule = "topk"
     topk_fraction: float = 0.01
 
     def __post_init__(self) -> None:
         st = self.stages
         _check(
-            len(st) >= 1 and len(set(st)) == len(st) and all(s in (8, 16) for s in st),
-            f"stages must be distinct values from (8, 16), got {st}",
+            len(st) >= 1 and len(set(st)) == len(st) and all(s in (4, 8, 16, 32) for s in st),
+            f"stages must be distinct values from (4, 8, 16, 32), got {st}",
         )
         _check(
             self.subnet in ("conv", "conv_attn"),
             f"subnet must be conv|conv_attn, got {self.subnet!r}",
+        )
+        _check(
+            len(self.anomalies) >= 1 and all(k in ANOMALY_KINDS for k in self.anomalies),
+            f"anomalies must be kinds from {ANOMALY_KINDS}, got {self.anomalies}",
         )
         _check(self.score in ("max", "topk"), f"score must be max|topk, got {self.score!r}")
         _check(

@@ -1,4 +1,4 @@
-"""Images -> frozen EfficientNet-Lite0 features at strides 8 and 16, at the working size.
+"""Images -> frozen EfficientNet-Lite0 features at the configured strides, at the working size.
 
 Each image is scaled to its working size (aspect ratio kept, area at most
 ``work_area**2``, never enlarged, sides multiples of 16: :func:`core.data.geometry.working_size`
@@ -8,28 +8,36 @@ grey levels), then fed to the frozen ImageNet backbone (:mod:`core.models.backbo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import torch
 
-from core.data.geometry import standardise, to_working, working_size
+from core.data.geometry import standardise, working_size
 from core.models.flow.config import FlowConfig
 
 
-def _geometry(config: FlowConfig) -> SimpleNamespace:
-    return SimpleNamespace(keep_aspect=True, work_area=config.work_area)
-
-
 def flow_working_size(h: int, w: int, config: FlowConfig) -> tuple[int, int]:
-    """(H, W) at which an (h, w) image is processed (multiples of 16, >= 32)."""
-    return working_size(h, w, _geometry(config))  # type: ignore[arg-type]
+    """(H, W) at which an (h, w) image is processed (multiples of 16, >= 32): one scale for
+    both axes so that ``H * W`` is about ``work_area**2`` (never enlarged unless
+    ``config.enlarge``)."""
+    if not config.enlarge:
+        return working_size(h, w, SimpleNamespace(keep_aspect=True, work_area=config.work_area))  # type: ignore[arg-type]
+    s = config.work_area / math.sqrt(h * w)
+    return (max(32, int(round(h * s / 16)) * 16), max(32, int(round(w * s / 16)) * 16))
 
 
 def prepare(image: np.ndarray, config: FlowConfig) -> np.ndarray:
     """(h, w, 3) uint8 -> standardised (H, W, 3) uint8 at the working size."""
-    return standardise(to_working(image, _geometry(config)))  # type: ignore[arg-type]
+    h, w = image.shape[:2]
+    H, W = flow_working_size(h, w, config)
+    if (h, w) != (H, W):
+        interp = cv2.INTER_AREA if h * w > H * W else cv2.INTER_LINEAR
+        image = cv2.resize(image, (W, H), interpolation=interp)
+    return standardise(image)
 
 
 class Features:

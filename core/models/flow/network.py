@@ -17,6 +17,7 @@ import math
 
 import FrEIA.framework as Ff
 import FrEIA.modules as Fm
+import numpy as np
 import torch
 from torch import nn
 
@@ -107,22 +108,31 @@ class ConvAttnSubnet(nn.Module):
 
 
 def build_flow(
-    channels: int, n_blocks: int, hidden_ratio: float, subnet: str, clamp: float
+    channels: int, n_blocks: int, hidden_ratio: float, subnet: str, clamp: float, seed: int = 0
 ) -> Ff.SequenceINN:
     """A ``SequenceINN`` over (channels, H, W) features of any H, W: ``n_blocks``
-    :class:`PositionalBlock` s, subnet kernels alternating 3 and 1 ([anomalib] FastFlow)."""
+    :class:`PositionalBlock` s, subnet kernels alternating 3 and 1 ([anomalib] FastFlow).
+
+    FrEIA draws each block's channel permutation from numpy's global generator; it is
+    seeded with ``seed`` here (and restored afterwards) so a run is reproducible.
+    """
     cls = ConvAttnSubnet if subnet == "conv_attn" else ConvSubnet
     hidden = max(4, int(round(channels * hidden_ratio)))
     flow = Ff.SequenceINN(channels, 1, 1)
-    for i in range(n_blocks):
-        kernel = 3 if i % 2 == 0 else 1
+    state = np.random.get_state()
+    np.random.seed(seed % 2**32)
+    try:
+        for i in range(n_blocks):
+            kernel = 3 if i % 2 == 0 else 1
 
-        def make(cin: int, cout: int, kernel: int = kernel) -> nn.Module:
-            return cls(cin, cout, hidden, kernel)
+            def make(cin: int, cout: int, kernel: int = kernel) -> nn.Module:
+                return cls(cin, cout, hidden, kernel)
 
-        flow.append(
-            PositionalBlock, subnet_constructor=make, affine_clamping=clamp, permute_soft=False
-        )
+            flow.append(
+                PositionalBlock, subnet_constructor=make, affine_clamping=clamp, permute_soft=False
+            )
+    finally:
+        np.random.set_state(state)
     return flow
 
 
@@ -140,7 +150,7 @@ class FlowModel(nn.Module):
     ``0.5 * log(2 pi)`` left out); higher is more anomalous.
     """
 
-    def __init__(self, config: FlowConfig, channels: dict[int, int]) -> None:
+    def __init__(self, config: FlowConfig, channels: dict[int, int], seed: int = 0) -> None:
         super().__init__()
         self.stages = tuple(sorted(config.stages))
         self.channels = {s: int(channels[s]) for s in self.stages}
@@ -152,6 +162,7 @@ class FlowModel(nn.Module):
                     config.hidden_ratio,
                     config.subnet,
                     config.clamp,
+                    seed + s,
                 )
                 for s in self.stages
             }

@@ -55,8 +55,12 @@ class FlowSamples:
             zero = np.zeros(size, np.uint8)
             return SyntheticSample(crop, crop, zero, False, 0.0, int(index), "clean")
         others = [*self.prepared, image]  # patches come from the other good images
-        aug, mask = anomalous_crop(others, len(others) - 1, crop, rng, self.source)
-        kind = "texture" if self.source is not None else "good-image patch"
+        aug, mask = anomalous_crop(
+            others, len(others) - 1, crop, rng, self.source, self.config.anomalies
+        )
+        kind = "synthetic: " + ", ".join(self.config.anomalies)
+        # the surface kinds blend with soft edges: show every pixel the anomaly changed
+        mask = np.maximum(mask, np.any(aug != crop, axis=2).astype(mask.dtype))
         return SyntheticSample(crop, aug, (mask > 0).astype(np.uint8), True, 1.0, int(index), kind)
 
 
@@ -64,9 +68,11 @@ def samples_note(config: FlowConfig) -> str:
     """What the Synthetic anomalies page says about these samples."""
     return (
         f"Samples as the <b>normalizing flow</b> trains on them: {config.crop_size}² crops of "
-        "the standardised image; every other crop gets a patch of another good image (or of "
-        "a texture from the anomaly source) blended in inside a rectangle, ellipse or "
-        "Perlin-shaped mask. Its loss keeps the clean crops likely and pushes these down."
+        "the standardised image; every other crop gets a synthetic anomaly of one of the "
+        f"kinds {', '.join(config.anomalies)}: a patch of another good image (or of a texture "
+        "from the anomaly source) blended in inside a rectangle, ellipse or Perlin-shaped "
+        "mask, or a darker / brighter region, thin line or small pit of the surface itself. "
+        "Its loss keeps the clean crops likely and pushes these down."
     )
 
 

@@ -78,22 +78,63 @@ def synthesize(
     return np.clip(out + 0.5, 0, 255).astype(np.uint8), mask
 
 
+def make_anomaly(
+    crop: np.ndarray, patch: np.ndarray | None, kind: str, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """One synthetic anomaly of ``kind`` in a (H, W, 3) uint8 crop.
+
+    ``patch``: a blend of ``patch`` (a crop of another good image or a texture, needed) in
+    a rectangle / ellipse / Perlin mask (:func:`synthesize`); ``intensity``: the surface
+    itself darker / brighter (maybe smoothed) in such a mask; ``line``: thin polylines
+    (scratches, cracks); ``spot``: small ellipses (pits, blowholes) — the last three from
+    :mod:`core.simulate.defects`.  Returns (augmented (H, W, 3) uint8, mask (H, W)
+    float32 in {0, 1}, never empty).
+    """
+    from core.simulate.defects import intensity_defect, line_defect, spot_defect
+
+    if kind == "patch":
+        return synthesize(crop, patch, rng)
+    if kind == "intensity":
+        out, m = intensity_defect(crop, shape_mask(crop.shape[:2], rng), rng)
+    elif kind == "line":
+        out, m = line_defect(crop, rng)
+    elif kind == "spot":
+        out, m = spot_defect(crop, rng)
+    else:
+        raise ValueError(f"unknown anomaly kind {kind!r}")
+    m = m.astype(np.float32)
+    if m.sum() < 1:  # drawn outside the crop: fall back to a patch blend
+        return synthesize(crop, patch, rng) if patch is not None else (crop, m)
+    return out, m
+
+
+def anomalous_cells(cover: np.ndarray) -> np.ndarray:
+    """(N, h, w) mask coverage per feature cell -> (N, h, w) bool: cells at least half
+    covered, or for thin anomalies (no cell half covered) at least half as covered as the
+    sample's most covered cell."""
+    top = cover.reshape(len(cover), -1).max(1)[:, None, None]
+    return (cover > 0) & (cover >= np.minimum(0.5, 0.5 * top))
+
+
 def anomalous_crop(
     prepared: Sequence[np.ndarray],
     i: int,
     crop: np.ndarray,
     rng: np.random.Generator,
     source=None,
+    kinds: Sequence[str] = ("patch",),
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A synthetic anomaly in ``crop`` (a (S, S, 3) uint8 crop of ``prepared[i]``): a patch
-    of another good image, or a texture of ``source`` (an ``AnomalySource``) when given,
-    blended in by :func:`synthesize`.  Returns (augmented, mask (S, S) float32 {0, 1})."""
+    """A synthetic anomaly in ``crop`` (a (S, S, 3) uint8 crop of ``prepared[i]``) of a kind
+    drawn uniformly from ``kinds`` (:func:`make_anomaly`); the ``patch`` kind blends in a
+    patch of another good image, or a texture of ``source`` (an ``AnomalySource``) when
+    given.  Returns (augmented, mask (S, S) float32 {0, 1})."""
     size = crop.shape[:2]
     if source is not None:
         patch = source.sample(rng, size)
     else:
         patch = foreign_patch(prepared, i, size, rng)
-    return synthesize(crop, patch, rng)
+    kind = kinds[int(rng.integers(len(kinds)))]
+    return make_anomaly(crop, patch, kind, rng)
 
 
 def feature_mask(mask: np.ndarray, stride: int) -> np.ndarray:

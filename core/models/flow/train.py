@@ -36,7 +36,7 @@ from core.models.flow.config import FlowConfig
 from core.models.flow.detector import FlowDetector, image_score, nll_map, smooth
 from core.models.flow.features import Features, prepare
 from core.models.flow.network import FlowModel
-from core.models.flow.synthetic import anomalous_crop, feature_mask
+from core.models.flow.synthetic import anomalous_cells, anomalous_crop, feature_mask
 from core.progress import RateGate
 from core.types import TrainPreview, TrainProgress, TrainResult
 
@@ -68,6 +68,7 @@ class _Batches:
     def __init__(self, prepared, config: FlowConfig, rng: np.random.Generator, source=None):
         self.prepared, self.rng, self.source = prepared, rng, source
         self.size = (config.crop_size, config.crop_size)
+        self.kinds = config.anomalies
 
     def crop(self) -> tuple[int, np.ndarray]:
         i = int(self.rng.integers(len(self.prepared)))
@@ -78,7 +79,7 @@ class _Batches:
         masks = []
         for _ in range(n_syn):
             i, c = self.crop()
-            aug, m = anomalous_crop(self.prepared, i, c, self.rng, self.source)
+            aug, m = anomalous_crop(self.prepared, i, c, self.rng, self.source, self.kinds)
             crops.append(aug)
             masks.append(m)
         return crops, masks
@@ -96,7 +97,7 @@ def flow_losses(out, n_clean: int, masks: Sequence[np.ndarray], config: FlowConf
         normal.append(clean.mean())
         if masks:
             cover = np.stack([feature_mask(m, s) for m in masks])
-            anom = torch.from_numpy(cover >= 0.5).to(nll.device)
+            anom = torch.from_numpy(anomalous_cells(cover)).to(nll.device)
             if bool(anom.any()):
                 ref = clean.mean().detach() + config.ssl_margin
                 synthetic.append(F.softplus(ref - nll[n_clean:][anom]).mean())
@@ -167,7 +168,7 @@ def fit_flow(
 
         source = FolderSource(request.options["anomaly_source"])
     features = Features(config, device)
-    model = FlowModel(config, features.channels).to(device)
+    model = FlowModel(config, features.channels, request.seed).to(device)
     batches = _Batches(prepared, config, rng, source)
     stat_crops = [batches.crop()[1] for _ in range(STAT_CROPS)]
     stats = [features(stat_crops[k : k + 8]) for k in range(0, STAT_CROPS, 8)]

@@ -55,6 +55,31 @@ def test_flow_is_invertible(subnet):
     assert torch.allclose(back, x, atol=1e-4)
 
 
+def test_channel_permutations_follow_the_seed():
+    def perms(seed):
+        flow = build_flow(16, 3, 1.0, "conv", 2.0, seed)
+        return [b.w_perm.flatten().argmax(0) for b in flow.module_list]
+
+    state = np.random.get_state()[1].copy()
+    assert all(torch.equal(a, b) for a, b in zip(perms(3), perms(3), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(perms(3), perms(4), strict=True))
+    assert np.array_equal(np.random.get_state()[1], state)  # numpy's global state untouched
+
+
+def test_synthetic_anomaly_kinds_mark_their_cells():
+    from core.models.flow.synthetic import anomalous_cells, feature_mask, make_anomaly
+
+    rng = np.random.default_rng(0)
+    crop = stripes(rng, 64)
+    for kind in ("patch", "intensity", "line", "spot"):
+        out, mask = make_anomaly(crop, stripes(rng, 64, vertical=False), kind, rng)
+        assert out.shape == crop.shape and out.dtype == np.uint8
+        assert mask.shape == (64, 64) and mask.sum() > 0
+        # thin kinds still mark at least one stride-8 cell for the synthetic term
+        assert anomalous_cells(feature_mask(mask, 8)[None]).any()
+        assert np.abs(out.astype(int) - crop.astype(int))[mask > 0].mean() > 0
+
+
 @pytest.mark.parametrize("shape", [(1, 2, 1, 1), (1, 2, 2, 2)])
 def test_log_determinant_matches_numerical_jacobian(shape):
     torch.manual_seed(1)
@@ -80,7 +105,9 @@ def test_config_is_validated():
     with pytest.raises(ConfigError, match="ssl_weight"):
         FlowConfig(ssl_weight=-1.0)
     with pytest.raises(ConfigError, match="stages"):
-        FlowConfig(stages=(4,))
+        FlowConfig(stages=(2,))
+    with pytest.raises(ConfigError, match="anomalies"):
+        FlowConfig(anomalies=("scratch",))
     assert FlowConfig.from_dict(TINY.to_dict()) == TINY
 
 
