@@ -19,16 +19,12 @@ import torch.nn.functional as F
 from core.config import Thresholds
 from core.data.geometry import to_original
 from core.errors import CheckpointError
-from core.models.batching import predict_by_size
+from core.models.batching import BatchedDetector
 from core.models.flow.config import FlowConfig
 from core.models.flow.features import Features, flow_working_size, prepare
 from core.models.flow.network import FlowModel
 from core.types import (
     Prediction,
-    ProgressCallback,
-    StopCallback,
-    ignore_progress,
-    never_stop,
 )
 
 METHOD = "flow"
@@ -61,7 +57,7 @@ def image_score(amap: np.ndarray, config: FlowConfig) -> float:
     return float(np.partition(amap.ravel(), amap.size - k)[-k:].mean())
 
 
-class FlowDetector:
+class FlowDetector(BatchedDetector):
     """A trained normalizing-flow detector (implements :class:`core.types.Detector`).
 
     ``predict`` returns per RGB uint8 (H, W, 3) image a :class:`Prediction` with
@@ -69,6 +65,7 @@ class FlowDetector:
     """
 
     method = METHOD
+    work_label = "flow inference"
 
     def __init__(
         self,
@@ -92,19 +89,6 @@ class FlowDetector:
             self._features = Features(self.config, self.device)
         return self._features
 
-    @property
-    def metadata(self) -> dict:
-        """Checkpoint metadata: method, schema, preset, image size, data summary, created."""
-        from core.io.checkpoint import SCHEMA_VERSION
-
-        return {"method": self.method, "schema_version": SCHEMA_VERSION, **self._metadata}
-
-    def with_thresholds(self, thresholds: Thresholds) -> FlowDetector:
-        """A detector sharing this model with other thresholds."""
-        return FlowDetector(
-            self.config, self.model, thresholds, self._metadata, self.device, self._features
-        )
-
     @torch.no_grad()
     def maps(self, prepared: Sequence[np.ndarray]) -> np.ndarray:
         """Same-size prepared (H, W, 3) uint8 images -> (B, H, W) float32 raw NLL maps."""
@@ -112,37 +96,25 @@ class FlowDetector:
         out = self.model(self.features(prepared))
         return nll_map(out, prepared[0].shape[:2]).float().cpu().numpy()
 
-    def predict(
-        self,
-        images: Sequence[np.ndarray],
-        *,
-        batch_size: int = 8,
-        on_progress: ProgressCallback = ignore_progress,
-        should_stop: StopCallback = never_stop,
-    ) -> list[Prediction]:
-        """One :class:`Prediction` per RGB uint8 (H, W, 3) image, in input order."""
+    def working_size(self, h: int, w: int) -> tuple[int, int]:
+        """(H, W) at which the flow sees an (h, w) image (:func:`flow_working_size`)."""
+        return flow_working_size(h, w, self.config)
 
-        def run(batch: list[np.ndarray], size: tuple[int, int]) -> list[Prediction]:
-            raw = self.maps([prepare(img, self.config) for img in batch])
-            preds = []
-            for img, m in zip(batch, raw, strict=True):
-                amap = to_original(smooth(m, self.config.sigma), img.shape[:2])
-                preds.append(Prediction(anomaly_map=amap, score=image_score(amap, self.config)))
-            return preds
+    def predict_batch(self, images: list[np.ndarray], size: tuple[int, int]) -> list[Prediction]:
+        """Images of one working ``size`` -> smoothed NLL maps at each image's size and scores."""
+        raw = self.maps([prepare(img, self.config) for img in images])
+        preds = []
+        for img, m in zip(images, raw, strict=True):
+            amap = to_original(smooth(m, self.config.sigma), img.shape[:2])
+            preds.append(Prediction(anomaly_map=amap, score=image_score(amap, self.config)))
+        return preds
 
-        return predict_by_size(
-            images,
-            lambda h, w: flow_working_size(h, w, self.config),
-            run,
-            batch_size=batch_size,
-            on_progress=on_progress,
-            should_stop=should_stop,
-            what="flow inference",
-        )
-
-    def payload(self, step: int = 0, optimizer: dict | None = None) -> dict:
+    def payload(self, step: int | None = None, optimizer: dict | None = None) -> dict:
         """The checkpoint dict (docs/ARCHITECTURE.md); flow weights and feature statistics
-        in ``state_dict`` (the frozen backbone is not stored)."""
+        in ``state_dict`` (the frozen backbone is not stored).  ``step``: the training
+        step (default: the steps the metadata records)."""
+        if step is None:
+            step = self._metadata.get("steps", 0)
         return {
             "method": self.method,
             "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
@@ -154,12 +126,6 @@ class FlowDetector:
             "step": int(step),
             "optimizer": optimizer,
         }
-
-    def save(self, path: str) -> str:
-        """Write a checkpoint atomically; return its SHA-256 hex digest."""
-        from core.io.checkpoint import save_checkpoint
-
-        return save_checkpoint(path, self.payload(self._metadata.get("steps", 0)))
 
     @classmethod
     def from_checkpoint(cls, payload: dict, device: str = "auto") -> FlowDetector:

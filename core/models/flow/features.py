@@ -8,15 +8,12 @@ grey levels), then fed to the frozen ImageNet backbone (:mod:`core.models.backbo
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from types import SimpleNamespace
 
-import cv2
 import numpy as np
 import torch
 
-from core.data.geometry import standardise, working_size
+from core.data.geometry import resize_to, scaled_size, standardise
 from core.models.flow.config import FlowConfig
 
 
@@ -24,20 +21,12 @@ def flow_working_size(h: int, w: int, config: FlowConfig) -> tuple[int, int]:
     """(H, W) at which an (h, w) image is processed (multiples of 16, >= 32): one scale for
     both axes so that ``H * W`` is about ``work_area**2`` (never enlarged unless
     ``config.enlarge``)."""
-    if not config.enlarge:
-        return working_size(h, w, SimpleNamespace(keep_aspect=True, work_area=config.work_area))  # type: ignore[arg-type]
-    s = config.work_area / math.sqrt(h * w)
-    return (max(32, int(round(h * s / 16)) * 16), max(32, int(round(w * s / 16)) * 16))
+    return scaled_size(h, w, config.work_area, 16, enlarge=config.enlarge)
 
 
 def prepare(image: np.ndarray, config: FlowConfig) -> np.ndarray:
     """(h, w, 3) uint8 -> standardised (H, W, 3) uint8 at the working size."""
-    h, w = image.shape[:2]
-    H, W = flow_working_size(h, w, config)
-    if (h, w) != (H, W):
-        interp = cv2.INTER_AREA if h * w > H * W else cv2.INTER_LINEAR
-        image = cv2.resize(image, (W, H), interpolation=interp)
-    return standardise(image)
+    return standardise(resize_to(image, flow_working_size(*image.shape[:2], config)))
 
 
 class Features:
