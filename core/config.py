@@ -33,6 +33,17 @@ def _check(cond: bool, msg: str) -> None:
         raise ConfigError(msg)
 
 
+def check_stages(stages) -> None:
+    """Backbone stages (output strides) a method reads features from: distinct values of
+    (4, 8, 16, 32), at least one; :class:`ConfigError` otherwise."""
+    _check(
+        len(stages) >= 1
+        and len(set(stages)) == len(stages)
+        and all(s in (4, 8, 16, 32) for s in stages),
+        f"stages must be distinct values from (4, 8, 16, 32), got {stages}",
+    )
+
+
 class _DictMixin:
     """``to_dict`` / ``from_dict`` / ``to_json`` helpers shared by all configs."""
 

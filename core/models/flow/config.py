@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from core.config import _check, _DictMixin
+from core.config import _check, _DictMixin, check_stages
 
 Subnet = Literal["conv", "conv_attn"]
 ScoreRule = Literal["max", "topk"]
@@ -64,11 +64,7 @@ class FlowConfig(_DictMixin):
     topk_fraction: float = 0.01
 
     def __post_init__(self) -> None:
-        st = self.stages
-        _check(
-            len(st) >= 1 and len(set(st)) == len(st) and all(s in (4, 8, 16, 32) for s in st),
-            f"stages must be distinct values from (4, 8, 16, 32), got {st}",
-        )
+        check_stages(self.stages)
         _check(
             self.subnet in ("conv", "conv_attn"),
             f"subnet must be conv|conv_attn, got {self.subnet!r}",

@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 import torch
 
-from core.config import Thresholds, _check, _DictMixin
+from core.config import Thresholds, _check, _DictMixin, check_stages
 from core.data.geometry import resize_to, scaled_size
 from core.errors import Cancelled, CheckpointError, DatasetError
 from core.io.files import utc_timestamp
@@ -96,11 +96,7 @@ class PatchCoreConfig(_DictMixin):
     calibration_images: int = 32
 
     def __post_init__(self) -> None:
-        st = self.stages
-        _check(
-            len(st) >= 1 and len(set(st)) == len(st) and all(s in (4, 8, 16, 32) for s in st),
-            f"stages must be distinct values from (4, 8, 16, 32), got {st}",
-        )
+        check_stages(self.stages)
         _check(
             self.embed_dim is None or 8 <= self.embed_dim <= 4096,
             f"embed_dim must be None or in [8, 4096], got {self.embed_dim}",
