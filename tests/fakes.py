@@ -100,3 +100,29 @@ def write_images(
         cv2.imwrite(str(p), img)
         paths.append(str(p))
     return paths
+
+
+def stripes(rng: np.random.Generator, shape=(40, 48)) -> np.ndarray:
+    """A (H, W) uint8 vertical-stripe texture with noise: a tiny surface to inspect."""
+    base = np.tile((np.arange(shape[1]) % 8 < 4).astype(np.uint8) * 60 + 90, (shape[0], 1))
+    return np.clip(base + rng.normal(0, 6, shape), 0, 255).astype(np.uint8)
+
+
+def write_stripes_category(root: Path, n_train: int, n_defect: int, spot_x0: int = 20) -> Path:
+    """A tiny MVTec AD category at ``root``: ``n_train`` good training images, 2 good test
+    images and ``n_defect`` test images with a bright spot (``test/spot``, masks 0/255)."""
+    rng = np.random.default_rng(0)
+    for sub in ("train/good", "test/good", "test/spot", "ground_truth/spot"):
+        (root / sub).mkdir(parents=True)
+    for i in range(n_train):
+        cv2.imwrite(str(root / "train/good" / f"{i:03d}.png"), stripes(rng))
+    for i in range(2):
+        cv2.imwrite(str(root / "test/good" / f"{i:03d}.png"), stripes(rng))
+    for i in range(n_defect):
+        img = stripes(rng)
+        mask = np.zeros_like(img)
+        cv2.circle(mask, (spot_x0 + 5 * i, 20), 6, 255, -1)
+        img[mask > 0] = 250
+        cv2.imwrite(str(root / "test/spot" / f"{i:03d}.png"), img)
+        cv2.imwrite(str(root / "ground_truth/spot" / f"{i:03d}_mask.png"), mask)
+    return root

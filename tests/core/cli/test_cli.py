@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from fakes import write_stripes_category
 
 from core.cli import commands as cli
 from core.cli.support import stop_on_ctrl_c
@@ -37,29 +38,10 @@ def assert_one_line_error(rc: int, err: str, *words: str) -> None:
         assert w in lines[0], lines[0]
 
 
-def _texture(rng: np.random.Generator, shape=(40, 48)) -> np.ndarray:
-    base = np.tile((np.arange(shape[1]) % 8 < 4).astype(np.uint8) * 60 + 90, (shape[0], 1))
-    return np.clip(base + rng.normal(0, 6, shape), 0, 255).astype(np.uint8)
-
-
 @pytest.fixture(scope="module")
 def mvtec(tmp_path_factory) -> Path:
     """A tiny MVTec category: 6 good train, 2 good + 2 defective test images with masks."""
-    root = tmp_path_factory.mktemp("mvtec") / "stripes"
-    rng = np.random.default_rng(0)
-    for sub in ("train/good", "test/good", "test/spot", "ground_truth/spot"):
-        (root / sub).mkdir(parents=True)
-    for i in range(6):
-        cv2.imwrite(str(root / "train/good" / f"{i:03d}.png"), _texture(rng))
-    for i in range(2):
-        cv2.imwrite(str(root / "test/good" / f"{i:03d}.png"), _texture(rng))
-        img = _texture(rng)
-        mask = np.zeros_like(img)
-        cv2.circle(mask, (20 + 5 * i, 20), 6, 255, -1)
-        img[mask > 0] = 250
-        cv2.imwrite(str(root / "test/spot" / f"{i:03d}.png"), img)
-        cv2.imwrite(str(root / "ground_truth/spot" / f"{i:03d}_mask.png"), mask)
-    return root
+    return write_stripes_category(tmp_path_factory.mktemp("mvtec") / "stripes", 6, 2, 20)
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
+from fakes import write_stripes_category
 
 from core.cli import commands as cli
 from core.cli import support
@@ -20,30 +19,10 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return rc, out, err
 
 
-def _texture(rng: np.random.Generator, shape=(40, 48)) -> np.ndarray:
-    base = np.tile((np.arange(shape[1]) % 8 < 4).astype(np.uint8) * 60 + 90, (shape[0], 1))
-    return np.clip(base + rng.normal(0, 6, shape), 0, 255).astype(np.uint8)
-
-
 @pytest.fixture(scope="module")
 def mvtec(tmp_path_factory) -> Path:
     """A tiny MVTec category: 10 good train images (one is held out), 2 good + 3 defective test."""
-    root = tmp_path_factory.mktemp("mvtec") / "stripes"
-    rng = np.random.default_rng(0)
-    for sub in ("train/good", "test/good", "test/spot", "ground_truth/spot"):
-        (root / sub).mkdir(parents=True)
-    for i in range(10):
-        cv2.imwrite(str(root / "train/good" / f"{i:03d}.png"), _texture(rng))
-    for i in range(2):
-        cv2.imwrite(str(root / "test/good" / f"{i:03d}.png"), _texture(rng))
-    for i in range(3):
-        img = _texture(rng)
-        mask = np.zeros_like(img)
-        cv2.circle(mask, (15 + 5 * i, 20), 6, 255, -1)
-        img[mask > 0] = 250
-        cv2.imwrite(str(root / "test/spot" / f"{i:03d}.png"), img)
-        cv2.imwrite(str(root / "ground_truth/spot" / f"{i:03d}_mask.png"), mask)
-    return root
+    return write_stripes_category(tmp_path_factory.mktemp("mvtec") / "stripes", 10, 3, 15)
 
 
 @pytest.fixture(scope="module")
