@@ -83,6 +83,16 @@ def fuse_for_inference(model: nn.Module) -> nn.Module:
     return fused
 
 
+def network_input(image: np.ndarray, size: tuple[int, int], config: ModelConfig) -> np.ndarray:
+    """An RGB uint8 (h, w, 3) image as the network sees it: (H, W, C) uint8 at the working
+    ``size`` (the simulator's resize rule), standardised when the preset is, grey (C = 1)
+    for single-channel networks, else RGB."""
+    small = resize_like_simulator(image, size)
+    if config.standardise:  # as the training images were
+        small = standardise(small)
+    return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)[..., None] if config.in_channels == 1 else small
+
+
 class DraemDetector(BatchedDetector):
     """A trained DRAEM network with its thresholds (implements ``core.types.Detector``).
 
@@ -184,13 +194,7 @@ class DraemDetector(BatchedDetector):
         """Images of one working ``size`` -> predictions: ``anomaly_map`` (h, w) float32 in
         [0, 1] at each image's size, ``score`` (float in [0, 1]) and ``reconstruction``
         (h, w, 3) uint8 (None if the network has none)."""
-        gray = self.model_config.in_channels == 1
-        arr = []
-        for img in images:
-            small = resize_like_simulator(img, size)
-            if self.model_config.standardise:  # as the training images were
-                small = standardise(small)
-            arr.append(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)[..., None] if gray else small)
+        arr = [network_input(img, size, self.model_config) for img in images]
         x = torch.from_numpy(np.stack(arr)).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
@@ -232,5 +236,6 @@ __all__ = [
     "DraemDetector",
     "anomaly_score",
     "fuse_for_inference",
+    "network_input",
     "resize_like_simulator",
 ]

@@ -9,7 +9,6 @@ standardised image) -> ``anomaly_map`` (B, H, W) float32 in [0, 1], the view-ave
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -87,14 +86,9 @@ class Processing:
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         """RGB uint8 (h, w, 3) -> (C, H, W) float32 in [0, 1] at the working size."""
-        from core.data.geometry import standardise
-        from core.models.draem.detector import resize_like_simulator
+        from core.models.draem.detector import network_input
 
-        small = resize_like_simulator(image, self.working_size(*image.shape[:2]))
-        if self.config.standardise:
-            small = standardise(small)
-        if self.config.in_channels == 1:
-            small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)[..., None]
+        small = network_input(image, self.working_size(*image.shape[:2]), self.config)
         return np.ascontiguousarray(small.transpose(2, 0, 1), dtype=np.float32) / np.float32(255)
 
     def postprocess(self, amap: np.ndarray, score: float, image: np.ndarray) -> Prediction:
