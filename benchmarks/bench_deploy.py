@@ -141,7 +141,7 @@ def _train_images() -> list[np.ndarray]:
 
 
 def build(name: str, train: list[np.ndarray]):
-    """(detector, image size) for one benchmarked model."""
+    """(detector, image sizes) for one benchmarked model."""
     from core.config import Thresholds, model_preset
     from core.models.draem.detector import DraemDetector
     from core.models.draem.network import build_model
@@ -150,19 +150,19 @@ def build(name: str, train: list[np.ndarray]):
     if name in ("DRAEM paper", "DRAEM compact"):
         cfg = model_preset(name.split()[1])
         det = DraemDetector(build_model(cfg), cfg, Thresholds(), {}, device="cpu")
-        return det, 256 if cfg.preset == "paper" else 1024
+        return det, (256,) if cfg.preset == "paper" else (1024,)
     if name == "PatchCore":
         from core.models.patchcore.detector import PatchCoreConfig, fit_patchcore
 
         cfg = PatchCoreConfig(calibration_images=2, search="exact")
-        return fit_patchcore(train, config=cfg), 256
+        return fit_patchcore(train, config=cfg), (256,)
     from core.models.flow import SPEC, FlowConfig
     from core.registry import FitRequest
 
     with tempfile.TemporaryDirectory() as tmp:
         req = FitRequest(out_path=f"{tmp}/f.pt", budget={"steps": 2}, device="cpu")
         det, _ = SPEC.fit(train, FlowConfig(), req)
-    return det, 256
+    return det, (256, 1024)  # a 1024^2 image is scaled to the 256^2 working area first
 
 
 def _bf16(det, on: bool):
@@ -200,10 +200,10 @@ def bench_method(name, train, args, anomalib_py, rows, notes) -> None:
     from core.deploy.export import export_model
     from core.deploy.runtime import load_exported
 
-    det, size = build(name, train)
+    det, sizes = build(name, train)
     slow = name == "DRAEM paper"  # ~1-2 s per image: fewer images and passes
-    images = _images(2 if slow else args.images, size)
     reps = 1 if slow else args.reps
+    images = _images(2 if slow else args.images, sizes[0])
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         folder = Path(tmp) / "m"
@@ -227,7 +227,8 @@ def bench_method(name, train, args, anomalib_py, rows, notes) -> None:
                     folder, "openvino", threads, "bf16", unmeasured=True
                 ),
             }
-            for batch in (1, 8):
+            for size, batch in [(s, b) for s in sizes for b in (1, 8)]:
+                images = _images(2 if slow else args.images, size)
                 cells = {}
                 for bf16 in (False, True):
                     ctx = _bf16(det, bf16)
