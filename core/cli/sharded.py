@@ -4,13 +4,17 @@ See :mod:`core.evaluate.sharded` for the exchange. Every rank joins the process 
 *before* anything can fail (bad options, a missing model, an unwritable target), so
 a failing rank still reaches the one exchange and the others learn of it instead of
 waiting; the run then fails on every rank, rank 0 says which rank failed and why, and
-nothing is written to the target (an existing target is left untouched).
+nothing is written to the target (an existing target is left untouched). A rank that
+dies at once (SIGKILL, out of memory) breaks the exchange instead: the others fail with
+one ``error:`` line each, remove their shards and write nothing; ``torchrun`` names the
+dead rank. The dead rank's shard stays until a later run at the same target removes it.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 from collections.abc import Callable
 
 from core.cli import support as report
@@ -69,11 +73,23 @@ def inspect_sharded(
                 outcome = S.RankOutcome(env.rank, S.CANCELLED, str(exc) or "interrupted")
             except Exception as exc:  # noqa: BLE001 - every rank must reach the exchange
                 outcome, error = S.RankOutcome(env.rank, S.FAILED, report.one_line(exc)), exc
-            plain = gather_plain(env, outcome.to_plain())
+            try:
+                plain = gather_plain(env, outcome.to_plain())
+            except RuntimeError as exc:  # a rank died (killed, out of memory) mid-run
+                S.remove_shards([outcome])
+                if env.is_main:
+                    _sweep_stale(args.out)
+                raise UserError(
+                    f"inspection failed: the exchange of results broke on rank {env.rank} of "
+                    f"{env.world_size} ({_exchange_error(exc)}): another rank died or stopped "
+                    f"answering (torchrun's log names it); nothing was written to {args.out}"
+                ) from None
         outcomes = [S.RankOutcome.from_plain(d) for d in plain]
         problem = S.first_problem(outcomes)
         if problem is not None:
             S.remove_shards([outcome])
+            if env.is_main:
+                _sweep_stale(args.out)
             if not env.is_main:
                 if error is not None:
                     raise error  # its own error line (or traceback, for a bug)
@@ -93,8 +109,26 @@ def inspect_sharded(
                 written = export(args, det, thresholds, result, stop, world_size=env.world_size)
         finally:
             S.remove_shards(outcomes)
+            _sweep_stale(args.out)
     print(f"results written to {written} (inspected by {env.world_size} processes)")
     return EXIT_OK
+
+
+def _sweep_stale(target: str) -> None:
+    """Rank 0, once every rank is done with its shard: remove every rank's shards of
+    ``target`` that earlier killed runs left behind (each rank removes only its own
+    before it starts, so those of ranks a later run does not have would stay)."""
+    from core.evaluate import sharded as S
+
+    for path in S.clean_stale_shards(target):
+        report.warn(f"removed {path}, left by an interrupted inspection")
+
+
+def _exchange_error(exc: BaseException) -> str:
+    """The gist of a process-group error: its first sentence, without the source location
+    (``[.../pair.cc:561] Connection closed by peer [127.0.0.1]:57560. This is ...``)."""
+    text = re.sub(r"^\[[^\]]*\]\s*", "", report.one_line(exc))
+    return text.split(". ")[0].rstrip(".")
 
 
 __all__ = ["EXCHANGE_TIMEOUT", "inspect_sharded"]

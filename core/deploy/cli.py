@@ -1,8 +1,9 @@
 """Command-line parts of deployment: ``export-model`` and the ``--runtime`` option.
 
-``core.cli.commands`` adds the subcommand with :func:`add_export_parser` and opens models for
-``inspect`` / ``evaluate`` with :func:`open_model`, which takes a checkpoint (torch) or
-an exported folder (onnxruntime, OpenVINO).
+``core.cli.commands`` adds the subcommand with :func:`add_export_parser`; ``inspect`` and
+``evaluate`` (``core.cli.inspection``, ``core.cli.evaluate``) open models with
+:func:`open_model`, which takes a checkpoint (torch) or an exported folder (onnxruntime,
+OpenVINO).
 """
 
 from __future__ import annotations

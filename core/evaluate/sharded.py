@@ -16,7 +16,11 @@ Who does what:
 * **merge**: if every rank succeeded, rank 0 opens the shards (:class:`ShardSet`) and
   builds one :class:`~core.types.InspectionResult` in input order whose predictions
   read their arrays from the shards on access (one image at a time), then deletes the
-  shards. Otherwise every rank deletes its own shard and nothing is exported.
+  shards. Otherwise every rank deletes its own shard and nothing is exported;
+* **stale shards**: a rank killed mid-run leaves its shard behind. Only the shards the
+  ranks report are ever opened, so such a file is never merged; each rank removes its
+  own rank's stale shards before it starts and rank 0 every rank's once the run is over
+  (:func:`clean_stale_shards`: those whose writing process no longer runs).
 
 Why files and not object collectives for the arrays: the maps of a large batch are
 gigabytes; ``gather_object`` would pickle a rank's whole share into one message and
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -70,12 +75,14 @@ def shard_path(target: str | os.PathLike, rank: int) -> Path:
     return temp_path(t.with_name(f"{t.name}.rank{rank}"))
 
 
-def clean_stale_shards(target: str | os.PathLike, rank: int) -> list[Path]:
-    """Remove this rank's shards of ``target`` that killed runs left behind."""
+def clean_stale_shards(target: str | os.PathLike, rank: int | None = None) -> list[Path]:
+    """Remove the shards of ``target`` that killed runs left behind (their process no
+    longer runs): rank ``rank``'s, or every rank's when None; return the paths removed."""
     from core.io.files import clean_stale
 
     t = Path(target)
-    return clean_stale(t.parent, suffix=f"{t.name}.rank{rank}")
+    which = r"\d+" if rank is None else str(int(rank))
+    return clean_stale(t.parent, base=re.compile(rf"{re.escape(t.name)}\.rank{which}"))
 
 
 @dataclasses.dataclass(frozen=True)

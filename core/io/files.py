@@ -46,9 +46,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def clean_stale(folder: Path, suffix: str = "", now: float | None = None) -> list[Path]:
+def clean_stale(
+    folder: Path,
+    suffix: str = "",
+    now: float | None = None,
+    *,
+    base: re.Pattern[str] | None = None,
+) -> list[Path]:
     """Remove stale temporary files in ``folder`` (names ending in ``suffix`` before the
-    temporary part, e.g. ``.h5``); return the paths removed."""
+    temporary part, e.g. ``.h5``; with ``base``, names whose part before the temporary
+    part fully matches it instead); return the paths removed."""
     removed: list[Path] = []
     now = time.time() if now is None else now
     try:
@@ -62,16 +69,16 @@ def clean_stale(folder: Path, suffix: str = "", now: float | None = None) -> lis
         m = _WITH_PID.match(name)
         if m:
             stale = not _alive(int(m.group(1)))
-            base = name[1 : name.rindex(f".{m.group(1)}-")]
+            stem = name[1 : name.rindex(f".{m.group(1)}-")]
         elif _OLD_FORM.match(name):
             try:
                 stale = now - entry.stat(follow_symlinks=False).st_mtime > OLD_FORM_AGE_S
             except OSError:
                 continue
-            base = name[1:-17]
+            stem = name[1:-17]
         else:
             continue
-        if stale and base.endswith(suffix):
+        if stale and (base.fullmatch(stem) if base else stem.endswith(suffix)):
             try:
                 os.unlink(entry.path)
             except OSError:

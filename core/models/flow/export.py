@@ -7,7 +7,9 @@ Graph: (B, 3, H, W) float32 in [0, 1], the standardised image at its working siz
 (:func:`core.models.flow.detector.nll_map`, not yet smoothed), and ``score`` (B,) float32,
 that map's maximum. The runtime smooths the map with ``sigma``, resizes it to the image
 and scores it with the torch detector's own functions (``score`` rule ``max`` / ``topk``),
-so its maps and scores are the torch detector's.
+so its maps and scores are the torch detector's. The manifest's ``working_size`` spells
+the config's sizing rule out for runtimes outside this project (``work_area``,
+``enlarge``, sides multiples of ``stride``); ``feature_strides`` names the backbone stages.
 """
 
 from __future__ import annotations
@@ -36,19 +38,22 @@ class FlowGraph(nn.Module):
 def export_graph(detector):
     """``(graph, info, (h, w))`` of a :class:`FlowDetector` (fp32, on the CPU)."""
     from core.data.geometry import STD_MEAN, STD_SCALE
+    from core.models.flow.features import WORK_MULTIPLE
 
     cfg = detector.config
     extractor = detector.features.extractor
     graph = FlowGraph(extractor, detector.model).eval().float().cpu()
     info = {
-        "working_size": {
+        "working_size": {  # core.models.flow.features.flow_working_size, from the config
             "rule": "flow",  # aspect kept as DRAEM compact; resize by area
             "keep_aspect": True,
             "image_size": [cfg.work_area, cfg.work_area],
             "work_area": cfg.work_area,
-            "stride": 16,
+            "enlarge": cfg.enlarge,
+            "stride": WORK_MULTIPLE,
             "resize": "INTER_AREA when the area shrinks, else INTER_LINEAR",
         },
+        "feature_strides": list(cfg.stages),
         "standardisation": {"enabled": True, "mean": STD_MEAN, "std": STD_SCALE},
         "flip_views": 1,
         "score_kernel": None,

@@ -1,8 +1,8 @@
 """Images -> frozen EfficientNet-Lite0 features at the configured strides, at the working size.
 
 Each image is scaled to its working size (aspect ratio kept, area at most
-``work_area**2``, never enlarged, sides multiples of 16: :func:`core.data.geometry.working_size`
-with ``keep_aspect``), standardised (:func:`core.data.geometry.standardise`: mean 128, std 40
+``work_area**2``, enlarged to it only with ``enlarge``, sides multiples of 16 whatever the
+``stages``: :func:`flow_working_size`), standardised (:func:`core.data.geometry.standardise`: mean 128, std 40
 grey levels), then fed to the frozen ImageNet backbone (:mod:`core.models.backbone`, offline).
 """
 
@@ -16,12 +16,16 @@ import torch
 from core.data.geometry import resize_to, scaled_size, standardise
 from core.models.flow.config import FlowConfig
 
+#: working sides are multiples of this (for every ``stages``: a coarser stage's map is
+#: computed from the padded image and upsampled to the working size like the others)
+WORK_MULTIPLE = 16
+
 
 def flow_working_size(h: int, w: int, config: FlowConfig) -> tuple[int, int]:
-    """(H, W) at which an (h, w) image is processed (multiples of 16, >= 32): one scale for
-    both axes so that ``H * W`` is about ``work_area**2`` (never enlarged unless
-    ``config.enlarge``)."""
-    return scaled_size(h, w, config.work_area, 16, enlarge=config.enlarge)
+    """(H, W) at which an (h, w) image is processed (multiples of :data:`WORK_MULTIPLE`,
+    at least two of them): one scale for both axes so that ``H * W`` is about
+    ``work_area**2`` (never enlarged unless ``config.enlarge``)."""
+    return scaled_size(h, w, config.work_area, WORK_MULTIPLE, enlarge=config.enlarge)
 
 
 def prepare(image: np.ndarray, config: FlowConfig) -> np.ndarray:

@@ -13,6 +13,9 @@ get a synthetic anomaly (:mod:`core.models.flow.synthetic`).  The loss is
   than good ones, then fades out (bounded, in the spirit of SANFlow's ``-log sigma`` term);
 * ``total = nll_normal + ssl_weight * nll_synthetic``.
 
+Progress and the result report only the terms trained with (:func:`loss_names`): no
+``nll_synthetic`` when ``ssl_weight == 0``.
+
 Adam with a short linear warm-up then cosine decay to a tenth over the budget; gradient
 norm clipped at 1.  Thresholds come from held-out good images (``core.evaluate.thresholds``).
 """
@@ -85,8 +88,17 @@ class _Batches:
         return crops, masks
 
 
+def loss_names(config: FlowConfig) -> tuple[str, ...]:
+    """The loss terms the flow trains with, in display order: ``nll_synthetic`` only with
+    ``ssl_weight > 0`` (at 0 that term is off and ``total`` is ``nll_normal``)."""
+    if config.ssl_weight > 0:
+        return ("nll_normal", "nll_synthetic", "total")
+    return ("nll_normal", "total")
+
+
 def flow_losses(out, n_clean: int, masks: Sequence[np.ndarray], config: FlowConfig) -> dict:
-    """Loss terms (scalar tensors) of one batch; see the module docstring.
+    """Loss terms (scalar tensors) of one batch, those of :func:`loss_names`; see the
+    module docstring.
 
     ``out``: :class:`FlowModel` output for ``n_clean`` clean then ``len(masks)`` synthetic
     crops; ``masks``: (S, S) float32 {0, 1} masks of the synthetic crops.
@@ -103,11 +115,12 @@ def flow_losses(out, n_clean: int, masks: Sequence[np.ndarray], config: FlowConf
                 synthetic.append(F.softplus(ref - nll[n_clean:][anom]).mean())
     loss_n = torch.stack(normal).mean()
     loss_s = torch.stack(synthetic).mean() if synthetic else loss_n.new_zeros(())
-    return {
+    parts = {
         "nll_normal": loss_n,
         "nll_synthetic": loss_s,
         "total": loss_n + config.ssl_weight * loss_s,
     }
+    return {k: parts[k] for k in loss_names(config)}
 
 
 def calibrate(det: FlowDetector, good: Sequence[np.ndarray], note: str) -> Thresholds:
@@ -207,7 +220,7 @@ def fit_flow(
     report, preview_due, save_due = RateGate(), RateGate(PREVIEW_EVERY_S), RateGate(SAVE_EVERY_S)
     save_due.restart(t0)
     start_step, status = step, "finished"
-    running: dict[str, list[float]] = {"nll_normal": [], "nll_synthetic": [], "total": []}
+    running: dict[str, list[float]] = {k: [] for k in loss_names(config)}
     history: dict[str, list[float]] = {k: [] for k in running}
     final: dict[str, float] = {}
     while True:
@@ -292,4 +305,4 @@ def fit_flow(
     return det, result
 
 
-__all__ = ["DEFAULT_BUDGET", "calibrate", "fit_flow", "flow_losses", "image_score"]
+__all__ = ["DEFAULT_BUDGET", "calibrate", "fit_flow", "flow_losses", "image_score", "loss_names"]

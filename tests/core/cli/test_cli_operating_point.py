@@ -9,7 +9,7 @@ import pytest
 from fakes import write_stripes_category
 
 from core.cli import commands as cli
-from core.cli import support
+from core.cli import training_report
 from core.types import TrainProgress, TrainResult
 
 
@@ -64,7 +64,7 @@ def test_train_help_states_every_methods_default_budget(capsys):
         spec = get_method(name)
         if spec.trains:
             budget = spec.default_budget(spec.default_config("cpu"))
-            assert support.describe_budget(budget) in text
+            assert training_report.describe_budget(budget) in text
 
 
 def test_train_says_the_time_budget_ended_it_and_prints_the_threshold(trained):
@@ -99,7 +99,7 @@ def test_train_loss_summary_shows_only_the_models_terms(trained):
     ],
 )
 def test_budget_note(budget, steps, expected):
-    assert support.budget_note(budget, steps) == expected
+    assert training_report.budget_note(budget, steps) == expected
 
 
 def _progress(step: int, elapsed: float) -> TrainProgress:
@@ -107,10 +107,10 @@ def _progress(step: int, elapsed: float) -> TrainProgress:
 
 
 def test_time_budget_bar_shows_elapsed_and_remaining_time(capsys):
-    text = support.train_status(_progress(3, 15.0), {"minutes": 30.0})
+    text = training_report.train_status(_progress(3, 15.0), {"minutes": 30.0})
     assert text.startswith("0:15 of 30:00, 29:45 left")
     assert "step 3" in text and "loss 0.2500" in text
-    with support.train_bar({"minutes": 30.0}) as on_progress:
+    with training_report.train_bar({"minutes": 30.0}) as on_progress:
         on_progress(_progress(3, 15.0))
     err = capsys.readouterr().err
     assert "29:45 left" in err
@@ -118,7 +118,7 @@ def test_time_budget_bar_shows_elapsed_and_remaining_time(capsys):
 
 
 def test_step_budget_bar_counts_steps():
-    text = support.train_status(_progress(3, 15.0), {"steps": 300})
+    text = training_report.train_status(_progress(3, 15.0), {"steps": 300})
     assert text.startswith("step 3") and "left" not in text
 
 
@@ -126,7 +126,7 @@ def test_train_result_prints_only_given_terms_in_order(capsys):
     result = TrainResult("m.pt", "finished", 10, 5.0, {"nll_normal": 1.5, "total": 1.5})
     from core.config import Thresholds
 
-    assert support.train_result(result, {"steps": 10}, Thresholds(0.3, 0.3, "rule")) == 0
+    assert training_report.train_result(result, {"steps": 10}, Thresholds(0.3, 0.3, "rule")) == 0
     out = capsys.readouterr().out
     assert "(nll_normal=1.5000 total=1.5000)" in out
     assert "image threshold 0.3 stored (rule)" in out

@@ -68,3 +68,20 @@ def flow_detector(tmp_path_factory, demo_images):
     req = FitRequest(out_path=str(out), seed=0, budget={"steps": 3}, device="cpu")
     det, _ = SPEC.fit(train_images, cfg, req)
     return det
+
+
+@pytest.fixture(scope="session")
+def flow_detector_enlarged(tmp_path_factory, demo_images):
+    """A small flow with non-default sizing: stages 16 and 32, small images enlarged to
+    ``work_area**2`` (fp32, CPU, a few steps)."""
+    from core.models.flow import SPEC, FlowConfig
+    from core.registry import FitRequest
+
+    train_images, _ = demo_images
+    cfg = FlowConfig(
+        stages=(16, 32), enlarge=True, work_area=128, crop_size=64, n_blocks=2, batch_size=4
+    )
+    out = tmp_path_factory.mktemp("flow_enlarged") / "flow.pt"
+    req = FitRequest(out_path=str(out), seed=0, budget={"steps": 2}, device="cpu")
+    det, _ = SPEC.fit(train_images, cfg, req)
+    return det

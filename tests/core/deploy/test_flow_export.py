@@ -18,6 +18,9 @@ def test_flow_onnx_and_openvino_match_torch(flow_detector, demo_images, tmp_path
     export_model(det, tmp_path / "flow", "openvino")
     man = read_manifest(tmp_path / "flow")
     assert man["method"] == "flow" and man["sigma"] == det.config.sigma
+    sizing = man["working_size"]
+    assert (sizing["work_area"], sizing["enlarge"], sizing["stride"]) == (128, False, 16)
+    assert man["feature_strides"] == [8, 16]
     assert man["files"] == {"onnx": "model.onnx", "openvino": "model.xml"}
     ref = det.predict(test)
     s = sorted(p.score for p in ref)

@@ -64,3 +64,33 @@ def test_script_matches_torch(
         assert verdict == ("NG" if ref.score >= det.thresholds.image else "OK")
         assert amap.shape == ref.anomaly_map.shape
         assert float(np.abs(amap - ref.anomaly_map).max()) <= 1e-3
+
+
+def test_script_follows_the_flow_manifest_of_an_enlarging_config(
+    flow_detector_enlarged, demo_images, tmp_path
+):
+    """The manifest spells out the config's sizing (enlarge, stages), and the script,
+    reading only the manifest, enlarges small images as the torch detector does."""
+    from core.deploy import read_manifest
+    from core.models.flow.features import flow_working_size
+
+    det = flow_detector_enlarged
+    folder = tmp_path / "flow"
+    export_model(det, folder, "onnx")
+    man = read_manifest(folder)
+    assert man["working_size"]["enlarge"] is True
+    assert man["working_size"]["work_area"] == 128 and man["working_size"]["stride"] == 16
+    assert man["feature_strides"] == [16, 32]
+    _, test = demo_images
+    small = np.ascontiguousarray(test[0][:60, :90])  # working size 112x160: enlarged
+    odd = np.ascontiguousarray(test[0][:100, :140])  # 112x144: not a multiple of stage 32
+    for i, image in enumerate((small, odd)):
+        H, W = flow_working_size(*image.shape[:2], det.config)
+        assert image.shape[0] < H and image.shape[1] < W  # enlarged
+        (ref,) = det.predict([image])
+        work = tmp_path / f"run{i}"
+        work.mkdir()
+        score, _, amap = _run(folder, image, work)
+        assert amap.shape == ref.anomaly_map.shape
+        assert abs(score - ref.score) <= 1e-4 * max(1.0, abs(ref.score))
+        assert float(np.abs(amap - ref.anomaly_map).max()) <= 1e-3

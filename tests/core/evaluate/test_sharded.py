@@ -69,6 +69,38 @@ def test_shards_merge_in_input_order(tmp_path):
     assert S.first_problem(bad).message == "boom"
 
 
+DEAD_PID = 4194399  # above Linux's largest pid: a process that no longer runs
+
+
+def _stale_shard(target: Path, rank: int, pid: int = DEAD_PID) -> Path:
+    """A shard of ``target`` as a killed run leaves it: complete, but its writer is gone
+    (scores 99, so a merge that took it in would show)."""
+    bogus = InspectionResult(("/x/0.png",), (Prediction(np.full((2, 3), 99, np.float32), 99.0),))
+    written = Path(S.write_shard(target, rank, [0], ["/x/0.png"], bogus).shard)
+    return written.rename(written.with_name(f".{target.name}.rank{rank}.{pid}-0123456789ab.tmp"))
+
+
+def test_stale_shards_of_killed_runs_are_removed_and_never_merged(tmp_path):
+    target = tmp_path / "r.h5"
+    stale = [_stale_shard(target, r) for r in (0, 1, 3)]  # rank 3: a run of more ranks
+    live = _stale_shard(target, 1, pid=os.getpid())  # a process that still runs
+    other = _stale_shard(tmp_path / "xr.h5", 1)  # another target's
+    files = [f"/d/{k}.png" for k in range(3)]
+
+    def inspect(paths):
+        return _result(paths)
+
+    outcomes = [S.inspect_share(inspect, files, target, r, 2) for r in (0, 1)]
+    assert [p.exists() for p in stale] == [False, False, True]  # each rank: its own
+    with S.ShardSet.open(outcomes) as shards:
+        merged = shards.merged()
+        assert merged.paths == tuple(files)
+        assert [p.score for p in merged.predictions] == [0.0, 0.0, 1.0]
+    S.remove_shards(outcomes)
+    assert S.clean_stale_shards(target) == [stale[2]]  # rank 0 at the end: every rank's
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other.name])
+
+
 def test_a_missing_shard_is_a_clear_error(tmp_path):
     gone = S.RankOutcome(1, S.OK, shard=str(tmp_path / "elsewhere.tmp"))
     with pytest.raises(S.ShardError, match="rank 1's results are not visible here"):
@@ -142,6 +174,7 @@ def _contents(path: Path) -> dict:
 @pytest.mark.slow
 def test_two_ranks_export_the_same_file_as_one_process(batch, tmp_path):
     out = tmp_path / "multi.h5"
+    stale = [_stale_shard(out, r) for r in (1, 3)]  # left by killed runs: never merged
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            str(ROOT / "main.py"), "inspect", "--model", str(batch["model"]),
            "--images", str(batch["root"] / "test"), "--out", str(out)]  # fmt: skip
@@ -155,6 +188,7 @@ def test_two_ranks_export_the_same_file_as_one_process(batch, tmp_path):
     differ = [k for k in one if not np.array_equal(np.asarray(one[k]), np.asarray(two[k]))]
     assert differ == ["/@created", "/@world_size"]  # same scores, maps, order, paths
     assert [p.name for p in tmp_path.iterdir()] == ["multi.h5"]  # no shard left
+    assert f"warning: removed {stale[1]}, left by an interrupted inspection" in proc.stderr
 
 
 @pytest.mark.slow
@@ -179,3 +213,48 @@ def test_a_failing_rank_fails_the_run_and_writes_nothing(batch, tmp_path):
     assert out1 == "" and "inspected" not in out0
     assert out.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["r.h5"]  # no shard, no temporary file
+
+
+#: torchrun's entry point for the test below: rank 1 writes its shard, waits until rank 0
+#: has written its own (rank 0 then waits at the exchange) and SIGKILLs itself
+_KILLED_RANK = """
+import os, signal, sys, time
+from pathlib import Path
+if os.environ["RANK"] == "1":
+    from core.evaluate import sharded as S
+    write = S.write_shard
+    def write_then_die(target, *args, **kwargs):
+        write(target, *args, **kwargs)
+        for _ in range(600):
+            if any(Path(target).parent.glob(f".{Path(target).name}.rank0.*.tmp")):
+                break
+            time.sleep(0.05)
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGKILL)
+    S.write_shard = write_then_die
+from app.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_rank_fails_the_run_and_leaves_the_target_alone(batch, tmp_path):
+    out = tmp_path / "r.h5"
+    shutil.copy(batch["single"], out)  # an earlier export at the target
+    before = out.read_bytes()
+    entry = tmp_path.parent / f"{tmp_path.name}_killed_rank.py"
+    entry.write_text(_KILLED_RANK, encoding="utf-8")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(entry), "inspect", "--model", str(batch["model"]),
+           "--images", str(batch["root"] / "test"), "--out", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=180)
+    assert proc.returncode != 0
+    err = proc.stderr
+    assert "error: inspection failed: the exchange of results broke on rank 0 of 2" in err, err
+    assert f"nothing was written to {out}" in err
+    assert "[rank0]:" not in err  # no traceback of rank 0 (torch prefixes it so)
+    assert "Signal 9 (SIGKILL)" in err  # torchrun names the killed rank
+    assert "inspected" not in proc.stdout
+    assert out.read_bytes() == before
+    left = sorted(p.name for p in tmp_path.iterdir() if p != out)
+    assert all(n.startswith(".r.h5.rank1.") for n in left), left  # rank 0 removed its shard

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -127,7 +129,8 @@ def test_tiny_flow_separates_synthetic_anomalies(trained):
 
     det, result, _path, seen = trained
     assert result.status == "finished" and result.steps == 40
-    assert {"nll_normal", "nll_synthetic", "total"} <= set(seen[-1].losses)
+    terms = ["nll_normal", "nll_synthetic", "total"]
+    assert list(seen[-1].losses) == list(result.final_losses) == terms
     rng = np.random.default_rng(42)
     tests, masks = [], []
     for _ in range(6):
@@ -188,6 +191,23 @@ def test_cancel_leaves_a_loadable_checkpoint(tmp_path):
     loaded = load_detector(tmp_path / "c.pt", device="cpu")
     assert isinstance(loaded, FlowDetector)
     assert np.isfinite(loaded.predict(images[:1])[0].score)
+
+
+def test_without_the_synthetic_term_only_the_trained_terms_are_reported(tmp_path, capsys):
+    from core.cli.training_report import train_result
+
+    rng = np.random.default_rng(4)
+    images = [stripes(rng) for _ in range(4)]
+    seen = []
+    cfg = dataclasses.replace(TINY, ssl_weight=0.0)
+    req = FitRequest(out_path=str(tmp_path / "u.pt"), budget={"steps": 3}, on_progress=seen.append)
+    _det, result = SPEC.fit(images, cfg, req)
+    assert seen and all(list(p.losses) == ["nll_normal", "total"] for p in seen)
+    assert list(result.final_losses) == ["nll_normal", "total"]
+    assert set(result.loss_history) == {"nll_normal", "total"}
+    assert train_result(result, {"steps": 3}) == 0
+    summary = capsys.readouterr().out.splitlines()[0]
+    assert "nll_normal=" in summary and "nll_synthetic" not in summary
 
 
 def test_model_state_has_no_backbone():
