@@ -30,9 +30,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _split(cat, mode: str, seed: int):
@@ -85,6 +89,7 @@ def main() -> None:
     ap.add_argument("--few-shot", type=int, default=None, help="train on N good images")
     ap.add_argument("--speed", action="store_true", help="time 256^2 and 1024^2 inference")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--save", default=None, help="keep the trained checkpoint at this path")
     ap.add_argument(
         "--test-every",
         type=int,
@@ -132,6 +137,8 @@ def main() -> None:
         t0 = time.perf_counter()
         det, result = SPEC.fit(images, config, req)
         fit_s = time.perf_counter() - t0
+        if args.save:
+            shutil.copyfile(req.out_path, args.save)
     print(
         f"trained: {result.steps} steps in {result.elapsed_s:.0f} s, fit {fit_s:.0f} s", flush=True
     )

@@ -20,9 +20,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 SIGMAS = (2.0, 4.0, 8.0)
 RULES = {"max": ("max", 0.01), "top1%": ("topk", 0.01), "top0.1%": ("topk", 0.001)}
