@@ -97,6 +97,9 @@ class MethodSpec:
         deploy: the module with its deployment hooks (``export_graph(detector)`` and
             ``Processing(manifest)``, see :mod:`core.deploy.export`), relative to the
             method's package (default ``export``) or absolute; ``""``: not exportable.
+        proposed_for: data kind (:data:`core.data.kind.KINDS`) -> why this method is
+            proposed for it: the measured figures and the document they come from
+            (:func:`propose_method` picks the first registered method that names a kind).
     """
 
     name: str
@@ -118,6 +121,7 @@ class MethodSpec:
     samples_note: Callable[[Any], str] = lambda _config: ""
     simulator_fields: tuple[str, ...] | None = None
     deploy: str = "export"
+    proposed_for: dict[str, str] = field(default_factory=dict)
 
 
 def method_names() -> tuple[str, ...]:
@@ -149,6 +153,18 @@ def all_options() -> tuple[str, ...]:
     for name in _SPECS:
         seen.update(dict.fromkeys(get_method(name).options))
     return tuple(seen)
+
+
+def propose_method(kind: str) -> tuple[str, str]:
+    """``(method name, measured reason)`` proposed for good images of data kind ``kind``
+    (``"surface"`` / ``"object"``, see :func:`core.data.kind.data_kind`): the first
+    registered method whose ``proposed_for`` names the kind, else the first method."""
+    for name in _SPECS:
+        reason = get_method(name).proposed_for.get(kind)
+        if reason:
+            return name, reason
+    first = next(iter(_SPECS))
+    return first, f"no method was measured on {kind} data; {get_method(first).title} is the first"
 
 
 def make_config(method: str, options: dict, kind: str = "cpu") -> Any:
@@ -252,6 +268,7 @@ __all__ = [
     "get_method",
     "load_detector",
     "method_names",
+    "propose_method",
     "register",
     "unregister",
 ]

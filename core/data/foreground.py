@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-__all__ = ["foreground_mask", "uses_foreground"]
+__all__ = ["foreground_mask", "looks_like_object", "object_votes", "uses_foreground"]
 
 RING = 0.03  # border ring width, fraction of the shorter side
 PLAIN_SPREAD = 8.0  # grey levels: the border ring's median distance to its median colour
@@ -73,18 +73,24 @@ def foreground_mask(image: np.ndarray) -> np.ndarray | None:
     return np.where(flood[1:-1, 1:-1] == 2, 0, 1).astype(np.uint8)
 
 
+def looks_like_object(image: np.ndarray) -> bool:
+    """One image's vote of the data-set rule: a plain border *and* a foreground covering
+    ``FG_RANGE`` of an (H, W, 3) uint8 image (checked at most 256 px wide, about 1 ms)."""
+    scale = 256 / max(image.shape[:2])  # the decision needs no detail: keep it cheap
+    if scale < 1:
+        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    fg = foreground_mask(image)
+    return fg is not None and FG_RANGE[0] <= float(fg.mean()) <= FG_RANGE[1]
+
+
+def object_votes(images: Sequence[np.ndarray], n: int = 16) -> tuple[int, int]:
+    """``(hits, sampled)``: how many of the first ``n`` images :func:`looks_like_object`."""
+    sample = list(images[:n])
+    return sum(looks_like_object(img) for img in sample), len(sample)
+
+
 def uses_foreground(images: Sequence[np.ndarray], n: int = 16) -> bool:
     """True if the data look like objects on a plain background (see the module rule):
-    at least ``MIN_SHARE`` of the first ``n`` images have a plain border and a
-    foreground covering ``FG_RANGE`` of the image (checked at most 256 px wide)."""
-    sample = list(images[:n])
-    if not sample:
-        return False
-    hits = 0
-    for img in sample:
-        scale = 256 / max(img.shape[:2])  # the decision needs no detail: keep it cheap
-        if scale < 1:
-            img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        fg = foreground_mask(img)
-        hits += fg is not None and FG_RANGE[0] <= float(fg.mean()) <= FG_RANGE[1]
-    return hits >= MIN_SHARE * len(sample)
+    at least ``MIN_SHARE`` of the first ``n`` images :func:`looks_like_object`."""
+    hits, sampled = object_votes(images, n)
+    return sampled > 0 and hits >= MIN_SHARE * sampled
