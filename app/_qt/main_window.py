@@ -223,6 +223,7 @@ class MainWindow(QMainWindow):
         pp.model_activated.connect(self._load_active_model)
         pp.train_requested.connect(self.quick_train)
         self.training_page.model_trained.connect(self._load_active_model)
+        self.good_page.proposal_changed.connect(self.training_page.set_proposal)
         self.training_page.running_changed.connect(lambda _r: self._update_quick_train())
         self.adapter.changed.connect(lambda _e: self._update_quick_train())
         self.link.inspected.connect(self._show_inspection)

@@ -3,6 +3,9 @@
 Used by the good-images page in a background :class:`app._qt.workers.Task`.  Every
 file is loaded with :func:`core.data.images.load_image` (the very loader training
 uses), so a file listed as corrupt here is exactly a file training would skip.
+The first :data:`core.data.kind.SAMPLE` readable images of a scan also cast their vote
+of the data-kind rule (:func:`core.data.foreground.looks_like_object`, a few ms each),
+so the training page can propose a method without reading them again.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from core.data.foreground import looks_like_object
 from core.data.images import list_images, load_image
+from core.data.kind import SAMPLE, is_grey_image
 from core.errors import Cancelled, ImageLoadError
 from core.progress import RateGate
 from core.types import FailedImage, ProgressCallback, StopCallback, ignore_progress, never_stop
@@ -32,6 +37,8 @@ class ImageInfo:
         height / width: original size in pixels.
         gray: True when the three channels are identical (a grayscale picture).
         thumbnail: (h, w, 3) uint8 RGB, longest side ``THUMB_SIDE``, aspect kept.
+        object_like: the image's vote of the data-kind rule (an object on a plain
+            background), or None when it was not sampled.
     """
 
     path: str
@@ -39,6 +46,7 @@ class ImageInfo:
     width: int
     gray: bool
     thumbnail: np.ndarray
+    object_like: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -96,12 +104,12 @@ def thumbnail(img: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:
     return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
 
 
-def describe(img: np.ndarray, path: str) -> ImageInfo:
-    """Build the :class:`ImageInfo` of a loaded (H, W, 3) uint8 image."""
-    gray = bool(
-        np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2])
-    )
-    return ImageInfo(str(path), int(img.shape[0]), int(img.shape[1]), gray, thumbnail(img))
+def describe(img: np.ndarray, path: str, vote: bool = False) -> ImageInfo:
+    """Build the :class:`ImageInfo` of a loaded (H, W, 3) uint8 image (with ``vote``,
+    its vote of the data-kind rule)."""
+    h, w = int(img.shape[0]), int(img.shape[1])
+    kind_vote = looks_like_object(img) if vote else None
+    return ImageInfo(str(path), h, w, is_grey_image(img), thumbnail(img), kind_vote)
 
 
 def scan_images(
@@ -110,8 +118,10 @@ def scan_images(
     on_progress: ProgressCallback = ignore_progress,
     should_stop: StopCallback = never_stop,
     report_every_s: float = 0.1,
+    votes: int = SAMPLE,
 ) -> ScanResult:
-    """Load every file, describe it and report batches of results as they come.
+    """Load every file, describe it and report batches of results as they come; the
+    first ``votes`` readable images also vote on the data kind (``ImageInfo.object_like``).
 
     ``on_progress`` receives :class:`ScanProgress` objects whose ``infos`` /
     ``failures`` are the *new* items since the previous report (so a consumer
@@ -130,7 +140,7 @@ def scan_images(
         if should_stop():
             raise Cancelled(f"scan cancelled after {i} of {total} images")
         try:
-            infos.append(describe(load_image(path), str(path)))
+            infos.append(describe(load_image(path), str(path), vote=len(infos) < votes))
         except ImageLoadError as exc:
             failures.append(FailedImage(str(path), exc.reason))
         except MemoryError:

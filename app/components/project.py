@@ -67,6 +67,8 @@ class TrainingSettings:
     ``preset`` is ``paper`` / ``compact``, or ``auto`` (compact on a CPU, paper on a GPU).
     ``max_minutes``: an optional time cap on a steps or epochs budget (the run stops at
     whichever comes first, and says so); the demo project's quick model uses one.
+    ``method_chosen``: the user picked ``method`` for this project, so the method proposed
+    for the kind of its good images (:mod:`app.components.proposal`) no longer replaces it.
     """
 
     method: str = "draem"
@@ -80,6 +82,7 @@ class TrainingSettings:
     backbone: str = "efficientnet_lite0"
     backbone_weights: str = ""
     max_minutes: float | None = None
+    method_chosen: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in method_names():
@@ -341,7 +344,11 @@ class Project:
             p.good_images = list(d.get("good_images", []))
             p.simulator = d.get("simulator", SimulatorConfig())
             p.simulator_seed = d.get("simulator_seed", 0)
-            p.training = TrainingSettings(**d.get("training", {}))
+            training = dict(d.get("training", {}))
+            # a file from before the proposal: a method other than the default was chosen
+            default = TrainingSettings.method
+            training.setdefault("method_chosen", training.get("method", default) != default)
+            p.training = TrainingSettings(**training)
             p.models = [ModelEntry(**m) for m in d.get("models", [])]
             p.active_model = d.get("active_model")
             p.batches = [

@@ -14,6 +14,7 @@ from app.components.schema import (
     MAX_TEXT,
     SchemaError,
     array,
+    boolean,
     integer,
     mapping,
     number,
@@ -81,6 +82,7 @@ def _training(methods: tuple[str, ...]) -> Any:
             "backbone": text(MAX_NAME),
             "backbone_weights": text(MAX_PATH),
             "max_minutes": optional(number(0, 1_000_000, above=True)),
+            "method_chosen": boolean,
         }
     )
 

@@ -2,7 +2,9 @@
 
 Reading the files (for thumbnails, sizes and corrupt-file detection) runs in a
 background :class:`app._qt.workers.Task` over :func:`app.components.imagescan.scan_images`;
-results stream into the grid as they arrive.
+results stream into the grid as they arrive.  Once the data-kind sample is read, the
+method proposed for these images (:mod:`app.components.proposal`) goes out as
+``proposal_changed`` (the main window hands it to the training page).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ from app.components.imagescan import (
     scan_images,
     summarize,
 )
+from app.components.proposal import propose
 from core.data.images import IMAGE_EXTENSIONS
+from core.data.kind import SAMPLE
 from core.types import FailedImage
 
 
@@ -43,6 +47,8 @@ class GoodImagesPage(QWidget):
     """The 'Good images' workflow page. Emits ``status_message`` for the status bar."""
 
     status_message = Signal(str)
+    #: the :class:`app.components.proposal.Proposal` for the good images, or None
+    proposal_changed = Signal(object)
 
     def __init__(self, adapter: ProjectAdapter, settings: Settings, parent=None) -> None:
         super().__init__(parent)
@@ -51,6 +57,7 @@ class GoodImagesPage(QWidget):
         self._task: Task | None = None
         self._queued: list[str] = []
         self._listing: Task | None = None
+        self.proposal = None
         self.setAcceptDrops(True)
 
         self.model = ThumbnailModel(self)
@@ -238,6 +245,7 @@ class GoodImagesPage(QWidget):
         self._task = None
         self.progress.setVisible(False)
         self._start_scan()
+        self._refresh_summary()
 
     def _refresh_summary(self) -> None:
         infos = [self.model.infos[p] for p in self.model.paths if p in self.model.infos]
@@ -257,6 +265,18 @@ class GoodImagesPage(QWidget):
         self.warnings.setVisible(bool(warnings))
         self.problems.set_messages([(f.path, f.reason) for f in failed])
         self.remove_failed_btn.setEnabled(bool(failed))
+        self._update_proposal(infos, waiting)
+
+    def _update_proposal(self, infos: list[ImageInfo], waiting: int) -> None:
+        """Propose once the sample is complete (or nothing is left to read), so a half-read
+        sample never switches the method back and forth."""
+        voted = sum(i.object_like is not None for i in infos)
+        if voted < SAMPLE and (waiting or self._task is not None):
+            return
+        proposal = propose(infos)
+        if proposal != self.proposal:
+            self.proposal = proposal
+            self.proposal_changed.emit(proposal)
 
     def usable_infos(self) -> list[ImageInfo]:
         """Scanned, readable images in project order."""

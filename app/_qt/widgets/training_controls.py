@@ -59,6 +59,13 @@ class TrainingControls(QGroupBox):
             [(name, get_method(name).label) for name in method_names()],
             "Detection method: DRÆM learns from simulated defects; PatchCore memorises good patches",
         )
+        self.proposal = QLabel()
+        self.proposal.setObjectName("proposal")
+        self.proposal.setWordWrap(True)
+        self.proposal.setToolTip(
+            "The method measured best on data like these good images; any method can be chosen"
+        )
+        self.proposal.setVisible(False)
         self.backbone = _combo(
             BACKBONES, "PatchCore's ImageNet network; nothing is downloaded, so others need a file"
         )
@@ -125,6 +132,7 @@ class TrainingControls(QGroupBox):
         wrow.addWidget(self.weights, 1)
         wrow.addWidget(self.browse_btn)
         form.addRow("Method", self.method)
+        form.addRow(self.proposal)
         form.addRow("Backbone", self.backbone)
         form.addRow("Weights", wrow)
         form.addRow("Preset", self.preset)
@@ -190,8 +198,9 @@ class TrainingControls(QGroupBox):
         kind = self.budget_kind.currentData()
         value = self.budget.value() if kind == current.budget_kind else BUDGET_DEFAULTS[kind]
         same_budget = kind == current.budget_kind and value == current.budget_value
+        method = self.method.currentData()
         return TrainingSettings(
-            self.method.currentData(),
+            method,
             self.preset.currentData(),
             self.device.currentData(),
             kind,
@@ -201,7 +210,13 @@ class TrainingControls(QGroupBox):
             self.backbone.currentData(),
             self.weights.text().strip(),
             current.max_minutes if same_budget else None,  # a new budget drops the time cap
+            current.method_chosen or method != current.method,  # the user's pick stays
         )
+
+    def show_proposal(self, text: str) -> None:
+        """The proposed method and why (rich text); hidden when ``text`` is empty."""
+        self.proposal.setText(text)
+        self.proposal.setVisible(bool(text))
 
     def set_state(
         self,

@@ -21,6 +21,7 @@ from app._qt.widgets.training_monitor import LossPlot, PreviewStrip, describe_pr
 from app._qt.workers import Task
 from app.components import training as tr
 from app.components.project import ModelEntry, TrainingSettings
+from app.components.proposal import Proposal, follow
 from core.errors import ConfigError
 from core.registry import get_method, method_names
 from core.types import TrainProgress
@@ -42,6 +43,7 @@ class TrainingPage(QWidget):
         self.devices = devices if devices is not None else tr.available_devices()
         self._task: Task | None = None
         self._job: tr.TrainJob | None = None
+        self._proposal: Proposal | None = None
         self.controls = c = TrainingControls(self.devices)
         c.start_btn.clicked.connect(lambda: self.start())
         c.cancel_btn.clicked.connect(self.cancel)
@@ -78,10 +80,22 @@ class TrainingPage(QWidget):
         """Training settings -> (method, its config) as a run on this machine would use."""
         return s.method, s.method_config(tr.device_kind(s.device, self.devices))
 
+    def set_proposal(self, proposal: Proposal | None) -> None:
+        """The method proposed for the project's good images: selected unless the user
+        chose one for this project (and not during a run), and shown with its reason."""
+        self._proposal = proposal
+        p = self.adapter.project
+        if p is not None and not self.is_running():
+            p.set_training(follow(p.training, proposal))  # notifies: the page reloads
+        self._load()
+
     def _load(self) -> None:
         """Project → controls."""
         p = self.adapter.project
-        self.controls.load(p.training if p is not None else TrainingSettings())
+        s = p.training if p is not None else TrainingSettings()
+        self.controls.load(s)
+        proposal = self._proposal if p is not None else None
+        self.controls.show_proposal("" if proposal is None else proposal.text(s.method))
         self._refresh()
 
     def _controls_changed(self) -> None:
