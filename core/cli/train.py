@@ -43,6 +43,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     with stop_on_ctrl_c() as stop:
         loaded = support.load_good_images(args.data, stop)
         images = [img for _, img in loaded]
+        training_report.proposal_note(images, args.method)
         if spec.trains:
             from core.data.images import split_held_out
 

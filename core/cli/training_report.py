@@ -8,10 +8,31 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
+
 from core.types import TrainProgress
+
+
+def proposal_note(images: Sequence[np.ndarray], method: str) -> None:
+    """Say which method the data kind of the good (H, W, 3) uint8 images proposes
+    (:func:`core.registry.propose_method`) when it is not ``method``."""
+    from core.data.kind import data_kind
+    from core.registry import get_method, propose_method
+
+    if not images:
+        return
+    kind = data_kind(images)
+    proposed, measured = propose_method(kind.kind)
+    if proposed != method:
+        print(
+            f"note: these good images look like a {kind.label} ({kind.reason}); "
+            f"{get_method(proposed).title} is proposed for them ({measured}): "
+            f"add --method {proposed} to use it",
+            flush=True,
+        )
 
 
 def train_budget(steps: int | None, minutes: float | None) -> dict[str, Any]:

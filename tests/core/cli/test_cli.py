@@ -138,6 +138,8 @@ def test_train_patchcore_then_inspect(capsys, mvtec, tmp_path):
     )
     assert rc == 0, err
     assert "PatchCore model written" in stdout
+    # stripes fill the frame: the data kind proposes DRAEM, and the note says how
+    assert "look like a grey surface" in stdout and "add --method draem" in stdout
     det = load_detector(str(out))
     assert det.method == "patchcore"
     rc, stdout, err = run(
