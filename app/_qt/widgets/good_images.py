@@ -199,6 +199,9 @@ class GoodImagesPage(QWidget):
     def _on_project_replaced(self, project) -> None:
         self.shutdown()
         self.model.forget()
+        if self.proposal is not None:  # the last project's: gone until this one is read
+            self.proposal = None
+            self.proposal_changed.emit(None)
         self._sync()
 
     def _on_changed(self, event: str) -> None:

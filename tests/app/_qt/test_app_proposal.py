@@ -76,3 +76,15 @@ def test_surfaces_keep_draem(qtbot, window, tmp_path):
     _add_and_wait(qtbot, window, _write(tmp_path / "good", [texture_image(rng) for _ in range(5)]))
     assert window.adapter.project.training.method == get_method("draem").name
     assert "Proposed: DRAEM</b> for a grey surface" in window.training_page.controls.proposal.text()
+
+
+def test_another_project_drops_the_last_proposal(qtbot, window, tmp_path):
+    rng = np.random.default_rng(3)
+    _add_and_wait(
+        qtbot, window, _write(tmp_path / "good", [object_image(rng)[0] for _ in range(4)])
+    )
+    assert window.training_page.controls.proposal.isVisibleTo(window.training_page)
+    window.controller.new(tmp_path / "empty", "empty")
+    assert window.good_page.proposal is None
+    assert not window.training_page.controls.proposal.isVisibleTo(window.training_page)
+    assert window.adapter.project.training.method == get_method("draem").name
