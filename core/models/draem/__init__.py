@@ -129,9 +129,9 @@ SPEC = MethodSpec(
     samples_note=samples_note,
     proposed_for={
         "surface": (
-            "compact DRÆM measured best on grey surfaces: magnetic_tile 0.893 image / 0.734 "
-            "pixel AUROC after 15 min on a CPU (0.858 after 2 min) vs PatchCore 0.754 / 0.772 "
-            "and the flow 0.803 / 0.709 (docs/benchmarks.md, docs/flow.md)"
+            "Compact DRÆM measured best on grey surfaces: magnetic_tile 0.893 image / 0.734 "
+            "pixel AUROC after 15 min on a CPU (0.858 after 2 min) vs PatchCore 0.754 / 0.772, "
+            "flow 0.803 / 0.709 (docs/benchmarks.md, docs/flow.md)"
         ),
     },
 )
