@@ -3,15 +3,17 @@
 Good-labelled, defect-labelled and unlabelled scores are drawn in separate
 colours on shared bins.  Dragging the line emits ``threshold_moved``; setting
 the threshold from elsewhere only moves the line (the bars are rebuilt only
-when scores or labels change).
+when scores or labels change).  The legend is a line of text above the plot,
+outside it, so the threshold's value label (near the top of the line, above the
+bars) can never cover it wherever the line is.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.components.inspection.items import LABEL_DEFECT, LABEL_OK, UNLABELLED
 
@@ -47,12 +49,10 @@ class ScoreHistogram(QWidget):
             "Image scores (grey: unlabelled, green: labelled OK, red: labelled defective). "
             "Drag the dashed line to move the image threshold: scores at or right of it are NG."
         )
-        self.legend = self.plot.addLegend(
-            offset=(-6, 6),
-            labelTextSize="8pt",
-            labelTextColor="#323f4b",
-            brush=(255, 255, 255, 210),
-        )
+        self.legend = QLabel()
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setAlignment(Qt.AlignmentFlag.AlignRight)
+        self.legend.setToolTip("Colours of the histogram's bars")
         self.curves: dict[int, pg.PlotDataItem] = {}
         for z, (label, name, rgb) in enumerate(SERIES):  # later series drawn on top
             c = self.plot.plot(
@@ -81,6 +81,8 @@ class ScoreHistogram(QWidget):
         self.line.sigPositionChanged.connect(self._on_line_moved)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.legend)
         layout.addWidget(self.plot)
         self.counts: dict[int, np.ndarray] = {}
         self.edges = np.linspace(0.0, 1.0, bins + 1)
@@ -106,12 +108,15 @@ class ScoreHistogram(QWidget):
             stacked = stacked + counts
             self.curves[label].setData(self.edges, stacked, stepMode="center", fillLevel=0)
             self.curves[label].setVisible(bool(sel.size))
-        self.legend.clear()  # list only the series present
-        for label, name, _rgb in SERIES:
-            if self.curves[label].isVisible():
-                self.legend.addItem(self.curves[label], name)
+        self.legend.setText(  # only the series present
+            " &nbsp; ".join(
+                f"<span style='color:rgb{rgb}'>■</span> {name}"
+                for label, name, rgb in SERIES
+                if self.curves[label].isVisible()
+            )
+        )
         self.plot.setXRange(self.edges[0], self.edges[-1], padding=0)
-        # headroom above the bars for the legend (top right) and the threshold label
+        # headroom above the bars for the threshold label
         self.plot.setYRange(0, max(int(stacked.max(initial=0)), 1) * 1.4, padding=0)
 
     def set_threshold(self, value: float) -> None:
