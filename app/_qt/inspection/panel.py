@@ -1,8 +1,8 @@
 """The Inspection page: inspect, threshold, label and export a batch of images.
 
-Layout (splitters, so it fits a laptop as well as 1920x1080): the list of
-inspected images with failures below it | the viewer with its options and the
-label bar | runtime selector, thresholds, score histogram and metrics.  The panel only lays out
+Layout (splitters, so it fits a laptop as well as 1920x1080): the runtime selector
+and the list of inspected images with failures below it | the viewer with its
+options and the label bar | thresholds, score histogram and metrics.  The panel only lays out
 and wires: the logic lives in the Qt-free :class:`InspectionState`, background
 work in :class:`InspectionSession` (jobs from :mod:`app.components.inspection.jobs`).
 
@@ -64,15 +64,15 @@ class InspectionPanel(QWidget):
         right = QWidget()
         rv = QVBoxLayout(right)
         rv.setContentsMargins(0, 0, 0, 0)
-        for w, stretch in (
-            (self.runtime, 0),
-            (self.controls, 0),
-            (self.histogram, 1),
-            (self.metrics, 0),
-        ):
+        for w, stretch in ((self.controls, 0), (self.histogram, 1), (self.metrics, 0)):
             rv.addWidget(w, stretch)
+        left = QWidget()  # the runtime row costs the scrolled list a line, not the right column
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        lv.addWidget(self.runtime)
+        lv.addWidget(self.batch, 1)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        for w, stretch in ((self.batch, 2), (self.pane, 5), (right, 3)):
+        for w, stretch in ((left, 2), (self.pane, 5), (right, 3)):
             self.splitter.addWidget(w)
             self.splitter.setStretchFactor(self.splitter.count() - 1, stretch)
         self.splitter.setChildrenCollapsible(False)

@@ -1,5 +1,8 @@
 """The Inspection page's runtime selector: PyTorch, ONNX Runtime, OpenVINO (+ measured precisions).
 
+It sits above the list of images (the right column's height is the thresholds' and
+metrics' at 1366x768).
+
 One row: the selector (its current entry is the runtime in use; entries of runtimes that
 are not installed are disabled, their tooltip says how to install them) and a button that
 opens a folder written by ``export-model``. The entries come from
@@ -16,7 +19,7 @@ from app.components.inspection.runtime import RuntimeEntry, runtime_entries, sho
 
 
 class RuntimeBar(QWidget):
-    """Runtime selector + "Open export…" button.
+    """Runtime selector + "Model folder…" button.
 
     Signals:
         runtime_requested(str): the user picked an entry (``torch``, ``openvino:bf16``, ...).
@@ -35,7 +38,7 @@ class RuntimeBar(QWidget):
         )
         self.combo.setMinimumContentsLength(10)
         self.combo.activated.connect(self._on_activated)  # user choices only
-        self.open_button = QPushButton("Open export…")
+        self.open_button = QPushButton("Model folder…")
         self.open_button.setToolTip(
             "Inspect with a model folder written by export-model (deploy.json), "
             "as the line PC runs it"

@@ -139,7 +139,11 @@ class InspectionSession(QObject):
         self.message.emit(f"Inspecting with {short_label(switch.spec)}{where}")
         self.runtime_changed.emit()
         if reinspect and len(self.state):
-            self.add_paths(list(self.state.paths))
+            if self.jobbar.busy:  # the switch's own job: inspected once it has ended
+                queued = set(self.pending)
+                self.pending.extend(p for p in self.state.paths if p not in queued)
+            else:
+                self.add_paths(list(self.state.paths))
 
     def open_exported(self, folder: str) -> bool:
         """Use the exported model folder ``folder`` (``export-model``'s, with ``deploy.json``),
