@@ -86,6 +86,19 @@ def test_a_failing_export_keeps_the_runtime_and_the_results(qtbot, panel, tmp_pa
     assert isinstance(panel.detector, FakeDetector)
     np.testing.assert_array_equal(panel.state.scores, before)
     assert not list(tmp_path.glob("imgs/*.onnx"))
+    # cancelled during the export: the runtime and results stay too
+    import threading
+
+    go = threading.Event()
+    monkeypatch.setattr(export, "export_model", lambda *a, **k: go.wait(10))
+    panel.messages.clear()
+    assert panel.set_runtime("onnxruntime")
+    panel.jobbar.cancel()  # Esc
+    go.set()
+    wait_idle(qtbot, panel)
+    assert any("cancelled" in m for m in panel.messages)
+    assert panel.session.runtime == "torch" and panel.runtime.current == "torch"
+    np.testing.assert_array_equal(panel.state.scores, before)
     # a broken folder: one message, nothing changes
     panel.messages.clear()
     assert panel.open_exported_model(str(tmp_path / "imgs"))
@@ -137,6 +150,18 @@ def test_onnxruntime_scores_like_torch_and_the_export_records_it(qtbot, panel, t
     from core.io.files import file_sha256
 
     assert batch.attrs["checkpoint_sha256"] == file_sha256(ckpt)
+
+    assert panel.set_runtime("openvino")  # OpenVINO: the same within the tolerance
+    wait_idle(qtbot, panel)
+    assert panel.session.runtime == "openvino"
+    np.testing.assert_allclose(panel.state.scores, torch_scores, atol=1e-3)
+    for path, amap in results(panel)[2].items():
+        assert float(np.abs(amap - torch_maps[path]).max()) <= 1e-3
+    assert panel.set_runtime("onnxruntime")  # its cached export: no second export
+    wait_idle(qtbot, panel)
+    from pathlib import Path
+
+    assert len(list(Path(panel.session._cache).iterdir())) == 2  # one onnx, one openvino
 
     # the exported folder opened directly: PyTorch is not offered for it
     folder = panel.session.runtime_folder
