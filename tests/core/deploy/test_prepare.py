@@ -46,3 +46,18 @@ def test_unmeasured_precision_and_cancel_write_nothing(patchcore_detector, tmp_p
     with pytest.raises(ExportError, match="unknown export runtime"):
         export_for_runtime(patchcore_detector, "torch", "fp32", cache)
     assert not cache.exists() or not any(cache.iterdir())
+
+
+def test_a_detector_on_another_device_is_exported_from_a_cpu_copy():
+    from types import SimpleNamespace
+
+    import torch
+
+    from core.deploy.prepare import on_cpu
+
+    det = SimpleNamespace(device="cuda:0", model=torch.nn.Linear(2, 2), _fast=object())
+    cpu = on_cpu(det)
+    assert cpu.device == "cpu" and cpu._fast is None and cpu.model is not det.model
+    assert det.device == "cuda:0" and det._fast is not None  # the caller's keeps its device
+    here = SimpleNamespace(device="cpu", model=det.model)
+    assert on_cpu(here) is here
