@@ -107,6 +107,7 @@ def run_demo(
     """
     from core.config import SimulatorConfig, TrainConfig, model_preset
     from core.data.images import data_summary, load_images, read_mvtec, split_held_out
+    from core.deploy.choices import runtime_of
     from core.evaluate.inspect import LazyExportRecords, evaluate_mvtec
     from core.evaluate.operating_point import operating_point
     from core.io.checkpoint import file_sha256
@@ -150,6 +151,7 @@ def run_demo(
         method=detector.method,
         model_config=model_config.to_dict(),
         checkpoint_sha256=file_sha256(result.checkpoint_path),
+        runtime=runtime_of(detector),
         extra_attrs={"defect_types": list(ev.defect_types), "data": "resources/demo/brick"},
         on_progress=on_progress,
         should_stop=should_stop,

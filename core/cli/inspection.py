@@ -80,6 +80,7 @@ def _inspection_summary(result, thresholds) -> None:
 
 def _export_inspection(args, det, thresholds, result, stop, *, world_size: int = 1) -> str:
     """Export an inspection result to ``args.out`` (atomic); return the path written."""
+    from core.deploy.choices import runtime_of
     from core.io.export import export_batch
     from core.io.outputs import export_inspection
 
@@ -96,6 +97,7 @@ def _export_inspection(args, det, thresholds, result, stop, *, world_size: int =
                 model_config=detector_identity(det)["model_config"],
                 checkpoint_sha256=sha256,
                 world_size=world_size,
+                runtime=runtime_of(det),
                 on_progress=on_progress,
                 should_stop=stop.is_set,
                 on_stale=lambda p: support.warn(f"removed {p}, left by an interrupted export"),

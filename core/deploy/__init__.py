@@ -20,6 +20,8 @@ _NAMES = {
     "RuntimeInfo": "core.deploy.choices",
     "available_runtimes": "core.deploy.choices",
     "check_precision": "core.deploy.choices",
+    "runtime_of": "core.deploy.choices",
+    "export_for_runtime": "core.deploy.prepare",
     "OnnxDetector": "core.deploy.runtime",
     "OpenVinoDetector": "core.deploy.runtime",
     "is_exported": "core.deploy.runtime",

@@ -85,6 +85,19 @@ def measured_precisions(method: str, variant: str, runtime: str) -> list[str]:
     ]
 
 
+def runtime_spec(runtime: str, precision: str = "fp32") -> str:
+    """The ``--runtime`` value that names a run: ``torch``, ``onnxruntime``, ``openvino:bf16``
+    (the precision is left out when it is fp32)."""
+    return runtime if precision == "fp32" else f"{runtime}:{precision}"
+
+
+def runtime_of(detector) -> str:
+    """:func:`runtime_spec` of the runtime that ``detector`` runs with: an exported
+    detector's ``runtime`` / ``precision`` (``core.deploy.runtime``), else ``torch``."""
+    runtime = str(getattr(detector, "runtime", "") or "torch")
+    return runtime_spec(runtime, str(getattr(detector, "precision", "fp32") or "fp32"))
+
+
 def check_precision(method: str, variant: str, runtime: str, precision: str) -> None:
     """Return if ``precision`` may be used, else raise :class:`ExportError` saying why."""
     if precision == "fp32":
@@ -120,4 +133,6 @@ __all__ = [
     "check_precision",
     "measured_precisions",
     "parse_runtime",
+    "runtime_of",
+    "runtime_spec",
 ]

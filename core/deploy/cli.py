@@ -92,13 +92,14 @@ def cmd_export_model(args: argparse.Namespace) -> int:
     from core.cli.support import UserError, open_detector
     from core.deploy.choices import check_precision
     from core.deploy.export import export_model
+    from core.deploy.prepare import on_cpu, variant_of
     from core.io.checkpoint import file_sha256
 
     det = open_detector(args.model)
     try:
         if args.precision != "fp32":  # only the measured reduced precisions are written
-            check_precision(det.method, _variant(det), "onnxruntime", args.precision)
-        det = _on_cpu(det)
+            check_precision(det.method, variant_of(det), "onnxruntime", args.precision)
+        det = on_cpu(det)
         path = export_model(
             det,
             args.out,
@@ -111,20 +112,6 @@ def cmd_export_model(args: argparse.Namespace) -> int:
         raise UserError(str(e)) from e
     print(f"exported {det.method} to {path}")
     return 0
-
-
-def _variant(det) -> str:
-    from core.registry import get_method
-
-    return get_method(det.method).variant(det.config)
-
-
-def _on_cpu(det):
-    """The detector's network on the CPU (graphs are traced there)."""
-    if getattr(det, "device", "cpu") != "cpu" and hasattr(det, "model"):
-        det.model.cpu()
-        det.device, det._fast = "cpu", None
-    return det
 
 
 def add_export_parser(sub) -> None:

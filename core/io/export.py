@@ -54,6 +54,7 @@ _RESERVED = {
     "mask_values",
     "source_root",
     "world_size",
+    "runtime",
 }
 #: root attributes that explain the values (schema_version 1, added later: readers of
 #: older files find them absent)
@@ -242,6 +243,7 @@ def export_batch(
     app_version: str = __version__,
     extra_attrs: dict[str, Any] | None = None,
     world_size: int = 1,
+    runtime: str = "torch",
     on_progress: ProgressCallback = ignore_progress,
     should_stop: StopCallback = never_stop,
     on_stale: Callable[[str], None] = lambda _path: None,
@@ -256,6 +258,9 @@ def export_batch(
     ``extra_attrs`` values that are not str/int/float/bool are stored as JSON strings.
     ``world_size`` is the number of processes that inspected the batch (the root
     attribute ``world_size``: 1 for a single process, N for ``inspect`` under torchrun).
+    ``runtime`` is what computed the maps and scores, as ``--runtime`` names it
+    (``core.deploy.choices.runtime_of(detector)``: ``torch``, ``onnxruntime``,
+    ``openvino:bf16``, ...): the root attribute ``runtime``.
     Progress is reported at most ~10 Hz as :class:`Progress` (records written).
 
     Raises:
@@ -296,6 +301,7 @@ def export_batch(
         "label_values": LABEL_VALUES,
         "mask_values": MASK_VALUES,
         "world_size": np.int32(world_size),
+        "runtime": str(runtime),
     }
     extra = _check_extra(extra_attrs)
     from core.io.files import atomic_write, clean_stale

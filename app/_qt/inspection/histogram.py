@@ -3,7 +3,9 @@
 Good-labelled, defect-labelled and unlabelled scores are drawn in separate
 colours on shared bins.  Dragging the line emits ``threshold_moved``; setting
 the threshold from elsewhere only moves the line (the bars are rebuilt only
-when scores or labels change).
+when scores or labels change).  The legend is part of the x axis' title, outside
+the plot, so the threshold's value label (near the top of the line, above the
+bars) can never cover it wherever the line is.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ SERIES = (
     (LABEL_OK, "labelled OK", (44, 160, 44)),
     (LABEL_DEFECT, "labelled defective", (214, 39, 40)),
 )
+AXIS_TITLE = "image score"
 
 
 class ScoreHistogram(QWidget):
@@ -39,7 +42,7 @@ class ScoreHistogram(QWidget):
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
-        self.plot.setLabel("bottom", "image score")
+        self.plot.setLabel("bottom", AXIS_TITLE)
         self.plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.plot.setLabel("left", "images")
         self.plot.setMinimumHeight(150)
@@ -47,12 +50,8 @@ class ScoreHistogram(QWidget):
             "Image scores (grey: unlabelled, green: labelled OK, red: labelled defective). "
             "Drag the dashed line to move the image threshold: scores at or right of it are NG."
         )
-        self.legend = self.plot.addLegend(
-            offset=(-6, 6),
-            labelTextSize="8pt",
-            labelTextColor="#323f4b",
-            brush=(255, 255, 255, 210),
-        )
+        self.legend = ""  # the series shown, as rich text after the x axis' title
+        self._axis_title = AXIS_TITLE
         self.curves: dict[int, pg.PlotDataItem] = {}
         for z, (label, name, rgb) in enumerate(SERIES):  # later series drawn on top
             c = self.plot.plot(
@@ -106,12 +105,18 @@ class ScoreHistogram(QWidget):
             stacked = stacked + counts
             self.curves[label].setData(self.edges, stacked, stepMode="center", fillLevel=0)
             self.curves[label].setVisible(bool(sel.size))
-        self.legend.clear()  # list only the series present
-        for label, name, _rgb in SERIES:
-            if self.curves[label].isVisible():
-                self.legend.addItem(self.curves[label], name)
+        self.legend = " &nbsp; ".join(  # only the series present
+            f"<span style='color:rgb{rgb}'>■</span> {name.removeprefix('labelled ')}"
+            for label, name, rgb in SERIES
+            if self.curves[label].isVisible()
+        )
+        sep = " &nbsp;·&nbsp; " if self.legend else ""
+        title = f"{AXIS_TITLE}{sep}{self.legend}"
+        if title != self._axis_title:  # a new title lays the axis out again
+            self._axis_title = title
+            self.plot.setLabel("bottom", title)
         self.plot.setXRange(self.edges[0], self.edges[-1], padding=0)
-        # headroom above the bars for the legend (top right) and the threshold label
+        # headroom above the bars for the threshold label
         self.plot.setYRange(0, max(int(stacked.max(initial=0)), 1) * 1.4, padding=0)
 
     def set_threshold(self, value: float) -> None:

@@ -1,8 +1,8 @@
 """The Inspection page: inspect, threshold, label and export a batch of images.
 
-Layout (splitters, so it fits a laptop as well as 1920x1080): the list of
-inspected images with failures below it | the viewer with its options and the
-label bar | thresholds, score histogram and metrics.  The panel only lays out
+Layout (splitters, so it fits a laptop as well as 1920x1080): the runtime selector
+and the list of inspected images with failures below it | the viewer with its
+options and the label bar | thresholds, score histogram and metrics.  The panel only lays out
 and wires: the logic lives in the Qt-free :class:`InspectionState`, background
 work in :class:`InspectionSession` (jobs from :mod:`app.components.inspection.jobs`).
 
@@ -23,6 +23,7 @@ from app._qt.inspection.controls import ThresholdControls
 from app._qt.inspection.histogram import ScoreHistogram
 from app._qt.inspection.metrics_box import MetricsBox
 from app._qt.inspection.runner import JobBar
+from app._qt.inspection.runtime_bar import RuntimeBar
 from app._qt.inspection.session import InspectionSession
 from app._qt.inspection.table import BatchList
 from app._qt.inspection.viewer_pane import ViewerPane
@@ -56,6 +57,7 @@ class InspectionPanel(QWidget):
             self.pane.labelbar,
             self.pane.options,
         )
+        self.runtime = RuntimeBar()
         self.controls = ThresholdControls()
         self.histogram = ScoreHistogram()
         self.metrics = MetricsBox()
@@ -64,8 +66,13 @@ class InspectionPanel(QWidget):
         rv.setContentsMargins(0, 0, 0, 0)
         for w, stretch in ((self.controls, 0), (self.histogram, 1), (self.metrics, 0)):
             rv.addWidget(w, stretch)
+        left = QWidget()  # the runtime row costs the scrolled list a line, not the right column
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        lv.addWidget(self.runtime)
+        lv.addWidget(self.batch, 1)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        for w, stretch in ((self.batch, 2), (self.pane, 5), (right, 3)):
+        for w, stretch in ((left, 2), (self.pane, 5), (right, 3)):
             self.splitter.addWidget(w)
             self.splitter.setStretchFactor(self.splitter.count() - 1, stretch)
         self.splitter.setChildrenCollapsible(False)
@@ -85,6 +92,9 @@ class InspectionPanel(QWidget):
         self.state.subscribe(self._on_state)
         self._refresh_timer.timeout.connect(self._refresh_now)
         self.session.message.connect(self.status_message.emit)
+        self.session.runtime_changed.connect(lambda: self.runtime.show_session(self.session))
+        self.runtime.runtime_requested.connect(self.set_runtime)
+        self.runtime.open_requested.connect(self.open_exported_model)
         self.batch.current_changed.connect(self.pane.show_row)
         self.controls.image_threshold_changed.connect(lambda v: self.set_thresholds(image=v))
         self.controls.pixel_threshold_changed.connect(lambda v: self.set_thresholds(pixel=v))
@@ -147,6 +157,16 @@ class InspectionPanel(QWidget):
     def set_detector(self, detector, checkpoint_path: str | None = None) -> None:
         """Use ``detector`` (a ``core.types.Detector``) for new inspections; adopt its thresholds."""
         self.session.set_detector(detector, checkpoint_path)
+
+    def set_runtime(self, spec: str) -> bool:
+        """Inspect with ``spec`` (``torch``, ``onnxruntime``, ``openvino:bf16``, ...): the model
+        is exported for it in the background, then the list is inspected again. A failure
+        leaves the runtime and the results as they were."""
+        return self.session.set_runtime(spec)
+
+    def open_exported_model(self, folder: str) -> bool:
+        """Inspect with the exported model folder ``folder`` (written by ``export-model``)."""
+        return self.session.open_exported(str(folder))
 
     def add_paths(self, paths: list[str]) -> None:
         """Inspect image files and folders in the background (results stream into the list)."""

@@ -167,6 +167,7 @@ class ExportSnapshot:
     method: str
     model_config: dict
     checkpoint_path: str | None
+    runtime: str = "torch"
 
 
 def export_snapshot(
@@ -176,12 +177,16 @@ def export_snapshot(
     method: str,
     model_config: dict,
     checkpoint_path: str | None,
+    scored_with: dict[str, str] | None = None,
 ) -> ExportSnapshot:
     """Freeze the items ``indices`` of ``state`` for :func:`export_job`.
 
+    ``scored_with``: path -> the runtime that scored it (``torch``, ``openvino:bf16``,
+    ...; a path not in it: ``torch``), recorded as the export's ``runtime``.
+
     Raises:
-        ExportError: nothing to export, or items without an anomaly map
-            (restored from a project file and not re-inspected yet).
+        ExportError: nothing to export, items without an anomaly map (restored from a
+            project file and not re-inspected yet), or items scored by different runtimes.
     """
     idx = sorted(set(int(i) for i in indices))
     if not idx:
@@ -191,6 +196,12 @@ def export_snapshot(
         raise ExportError(
             f"{len(missing)} image(s) have no anomaly map (e.g. {missing[0]}); "
             "re-inspect them before exporting"
+        )
+    runtimes = sorted({(scored_with or {}).get(state.path(i), "torch") for i in idx})
+    if len(runtimes) > 1:
+        raise ExportError(
+            f"the images were scored with different runtimes ({', '.join(runtimes)}); "
+            "re-inspect them (Ctrl+R) so that one runtime scored them all"
         )
     items = tuple(
         ExportSource(
@@ -202,7 +213,9 @@ def export_snapshot(
         )
         for i in idx
     )
-    return ExportSnapshot(items, state.thresholds, method, dict(model_config), checkpoint_path)
+    return ExportSnapshot(
+        items, state.thresholds, method, dict(model_config), checkpoint_path, runtimes[0]
+    )
 
 
 def _export_records(snap: ExportSnapshot, store: ArrayStore):
@@ -241,10 +254,10 @@ def export_job(
     from core.io.export import export_batch
 
     sha = ""
-    if snapshot.checkpoint_path and Path(snapshot.checkpoint_path).is_file():
-        from core.io.files import file_sha256
+    if snapshot.checkpoint_path and Path(snapshot.checkpoint_path).exists():
+        from core.deploy.cli import model_sha256  # a checkpoint's, or an exported folder's
 
-        sha = file_sha256(snapshot.checkpoint_path)
+        sha = model_sha256(snapshot.checkpoint_path)
     export_batch(
         path,
         _export_records(snapshot, store),
@@ -252,6 +265,7 @@ def export_job(
         method=snapshot.method,
         model_config=snapshot.model_config,
         checkpoint_sha256=sha,
+        runtime=snapshot.runtime,
         on_progress=on_progress,
         should_stop=should_stop,
     )

@@ -446,3 +446,18 @@ def test_export_of_a_patchcore_batch_carries_its_config(qtbot, panel, tmp_path):
     cfg = json.loads(cfg) if isinstance(cfg, str) else cfg
     assert attrs["method"] == "patchcore"
     assert cfg["coreset_ratio"] == 0.5 and cfg["resolution"] == 64
+
+
+def test_histogram_legend_sits_outside_the_plot_so_the_threshold_label_never_covers_it(
+    qtbot, panel, tmp_path
+):
+    inspected(qtbot, panel, tmp_path, n=4)
+    panel.state.set_label([0], LABEL_OK)
+    panel.state.set_label([1], LABEL_DEFECT)
+    h = panel.histogram
+    h.set_data(panel.state.scores, panel.state.labels)
+    h.set_threshold(float(panel.state.scores.max()))  # the line at the right edge
+    assert h.plot.getPlotItem().legend is None  # nothing drawn over the bars' area
+    title = h.plot.getAxis("bottom").labelString()
+    assert "image score" in title and "OK" in title and "defective" in title
+    assert "unlabelled" in title  # two of four are unlabelled

@@ -21,6 +21,9 @@ def test_export_then_inspect_and_evaluate_with_onnxruntime(patchcore_detector, t
     args = ["inspect", "--model", str(out), "--images", str(good), "--out", str(res)]
     assert main([*args, "--runtime", "onnxruntime"]) == 0
     assert res.is_file()
+    from core.io.export import read_batch
+
+    assert read_batch(res).attrs["runtime"] == "onnxruntime"  # what computed the maps
     assert main([*args, "--runtime", "torch", "--force"]) == 1
     assert "exported model" in capsys.readouterr().err
     bad = ["inspect", "--model", str(ckpt), "--images", str(good), "--out", str(res)]
