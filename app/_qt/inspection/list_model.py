@@ -17,6 +17,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QPixmap
 
 from app._qt.widgets.common import FAIL_RGB, PASS_RGB, to_qimage
 from app.components.inspection.model import LABEL_DEFECT, LABEL_OK, InspectionState
+from app.components.inspection.render import score_text
 
 COL_IMAGE, COL_SCORE, COL_VERDICT, COL_LABEL = range(4)
 HEADERS = ("Image", "Score", "Verdict", "Label")
@@ -118,7 +119,7 @@ class ItemTableModel(QAbstractTableModel):
             if col == COL_IMAGE:
                 return s.name(row)
             if col == COL_SCORE:
-                return f"{s.score(row):.4f}"
+                return score_text(s.score(row))
             if col == COL_VERDICT:
                 return "NG" if ng else "OK"
             return {LABEL_OK: "OK", LABEL_DEFECT: "Defect"}.get(label, "—")
@@ -144,8 +145,8 @@ class ItemTableModel(QAbstractTableModel):
             h, w = s.shape(row)
             mask = "painted defect mask" if s.mask(row) is not None else "no defect mask"
             return (
-                f"{s.path(row)}\n{w}×{h} px · score {s.score(row):.4f} · "
-                f"{'NG' if ng else 'OK'} at threshold {s.thresholds.image:.4f}\n"
+                f"{s.path(row)}\n{w}×{h} px · score {score_text(s.score(row))} · "
+                f"{'NG' if ng else 'OK'} at threshold {score_text(s.thresholds.image)}\n"
                 f"label: {self.data(index.siblingAtColumn(COL_LABEL))} · {mask}"
             )
         return None

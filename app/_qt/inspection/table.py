@@ -27,11 +27,16 @@ from app._qt.inspection.list_model import (
     ItemTableModel,
 )
 from app.components.inspection.model import InspectionState
+from app.components.inspection.render import WIDEST_SCORES
 from core.types import FailedImage
 
 THUMB_ROW = 42
 #: narrowest list: score, verdict and label columns plus a readable Image column
 MIN_LIST_PX = 360
+#: pixels a cell adds around its text (the style's text margins, the grid line, slack)
+CELL_PAD_PX = 14
+#: room for the header's sort arrow next to a column title
+SORT_ARROW_PX = 18
 
 
 class BatchList(QWidget):
@@ -69,14 +74,16 @@ class BatchList(QWidget):
         # each dataChanged, i.e. on every threshold move.
         bold = t.font()
         bold.setBold(True)  # verdicts and labels are drawn bold
-        fm, fb = t.fontMetrics(), QFontMetrics(bold)
+        fm, fb, fh = t.fontMetrics(), QFontMetrics(bold), h.fontMetrics()
+        # every score any method writes (0.4312, 29.71, 109.7, up to -55555) fits whole
+        score_px = max(fm.horizontalAdvance(w) for w in WIDEST_SCORES)
         for c, width in (
-            (COL_SCORE, fm.horizontalAdvance("0.0000")),
+            (COL_SCORE, max(score_px, fh.horizontalAdvance("Score") + SORT_ARROW_PX)),
             (COL_VERDICT, fb.horizontalAdvance("Verdict")),
             (COL_LABEL, fb.horizontalAdvance("Defect")),
         ):
             h.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
-            h.resizeSection(c, width + 14)
+            h.resizeSection(c, width + CELL_PAD_PX)
         t.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         t.setToolTip(
             "Inspected images. Click a header to sort (e.g. by score to review the worst first); "

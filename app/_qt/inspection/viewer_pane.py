@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QPainter
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from app._qt.inspection.controls import LabelBar, ViewOptions
 from app._qt.inspection.viewer import ImageViewer
 from app.components.inspection.model import InspectionState
+from app.components.inspection.render import WIDEST_SCORES, score_text
 from core.errors import CoreError
 
 HINT = "Drop images or folders here, or press Add images…"
+#: the badge's padding inside its coloured box (left and right, px) and its font size
+BADGE_PAD_PX, BADGE_PT = 10, 11
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that ends in "…" when it is too narrow (``text()`` stays whole):
+    a clipped "256×240" would read "256×24"."""
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        rect = self.contentsRect()
+        shown = self.fontMetrics().elidedText(
+            self.text(), Qt.TextElideMode.ElideRight, rect.width()
+        )
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        painter.drawText(rect, int(self.alignment()), shown)
 
 
 class ViewerPane(QWidget):
@@ -21,19 +39,26 @@ class ViewerPane(QWidget):
         self.state = state
         self.row: int | None = None
         self.viewer = ImageViewer()
-        self.title = QLabel(HINT)
+        self.title = ElidedLabel(HINT)
         self.title.setStyleSheet("font-size: 11pt; font-weight: 600;")
         self.title.setToolTip("The image on screen")
-        # a long file name is cut, not allowed to widen the page (full path in the tooltip)
+        # a long file name ends in "…", never widens the page (full path in the tooltip)
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.title.setMinimumWidth(120)
         self.badge = QLabel()
         self.badge.setToolTip("Verdict of the image on screen at the current image threshold")
         self.badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        # fixed size: a text change on every threshold step must not re-layout the page
-        self.badge.setFixedWidth(
-            self.badge.fontMetrics().horizontalAdvance("NG  0.00000 ≥ 0.00000") + 60
+        font = QFont(self.badge.font())
+        font.setPointSize(BADGE_PT)
+        font.setBold(True)
+        self.badge.setFont(font)  # a font, not a style sheet: its metrics size the badge
+        # fixed size, wide enough for the widest score and threshold of any method: a
+        # text change on every threshold step must not re-layout the page
+        fm = self.badge.fontMetrics()
+        widest = max(
+            fm.horizontalAdvance(self.badge_text(ng, w, w)) for ng in (0, 1) for w in WIDEST_SCORES
         )
+        self.badge.setFixedWidth(widest + 2 * BADGE_PAD_PX + 8)
         self.readout = QLabel(" ")
         self.readout.setStyleSheet("font-family: monospace; color: #333;")
         self.readout.setToolTip("Pixel under the mouse: position, RGB, anomaly value, residual")
@@ -92,13 +117,18 @@ class ViewerPane(QWidget):
             self.badge.setStyleSheet("")
             return
         ng = bool(s.verdicts[i])
-        score, t = float(s.scores[i]), s.thresholds.image
         colour = "#d62728" if ng else "#2ca02c"
-        self.badge.setText(f"{'NG' if ng else 'OK'}   {score:.4f} {'≥' if ng else '<'} {t:.4f}")
+        self.badge.setText(self.badge_text(ng, s.scores[i], s.thresholds.image))
         self.badge.setStyleSheet(
-            f"background: {colour}; color: white; font-weight: 700; font-size: 11pt;"
-            " padding: 3px 10px; border-radius: 4px;"
+            f"background: {colour}; color: white;"
+            f" padding: 3px {BADGE_PAD_PX}px; border-radius: 4px;"
         )
+
+    @staticmethod
+    def badge_text(ng: bool, score, threshold) -> str:
+        """``NG   59.71 ≥ 50.00`` / ``OK   0.4312 < 0.5000`` (numbers or preformatted text)."""
+        sc, th = (v if isinstance(v, str) else score_text(v) for v in (score, threshold))
+        return f"{'NG' if ng else 'OK'}   {sc} {'≥' if ng else '<'} {th}"
 
 
 __all__ = ["ViewerPane"]

@@ -12,6 +12,10 @@ import cv2
 import numpy as np
 
 LUT_SIZE = 256
+#: significant digits of a score on screen: 0.4312 (DRAEM), 5.123 / 29.71 (flow), 109.7 (PatchCore)
+SCORE_DIGITS = 4
+#: the widest texts :func:`score_text` writes below 1e5 (to size columns and badges)
+WIDEST_SCORES = ("-0.0000", "-00000")
 
 
 def display_range(lo: float, hi: float) -> tuple[float, float]:
@@ -20,6 +24,21 @@ def display_range(lo: float, hi: float) -> tuple[float, float]:
     if lo >= 0.0 and hi <= 1.0:
         return 0.0, 1.0
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
+
+
+def score_text(value: float) -> str:
+    """A score or threshold as text with about :data:`SCORE_DIGITS` significant digits.
+
+    The decimals follow the magnitude, so every method's scale reads the same and
+    stays short: 0.4312, 5.123, 59.71, 109.7, 1235 (at most 4 decimals, never an
+    exponent; values below 1e5 are at most as wide as :data:`WIDEST_SCORES`).
+    """
+    v = float(value)
+    if not np.isfinite(v):
+        return str(v)
+    magnitude = int(np.floor(np.log10(abs(v)))) if v != 0.0 else -1
+    decimals = min(max(SCORE_DIGITS - 1 - magnitude, 0), SCORE_DIGITS)
+    return f"{v:.{decimals}f}"
 
 
 def quantise(values: np.ndarray, lo: float, hi: float) -> np.ndarray:

@@ -30,6 +30,7 @@ from app.components.inspection.render import (
     overlay_lut,
     quantise,
     residual_map,
+    score_text,
     threshold_index,
 )
 from app.components.inspection.store import MAP, RECONSTRUCTION, ArrayStore
@@ -186,6 +187,21 @@ def test_store_concurrent_writers():
 
 
 # --------------------------------------------------------------------- render helpers
+def test_score_text_keeps_four_significant_digits_at_every_methods_scale():
+    cases = {
+        0.0: "0.0000",
+        0.43125: "0.4313",
+        0.0007: "0.0007",
+        5.1234: "5.123",
+        59.71: "59.71",
+        109.71: "109.7",
+        1234.4: "1234",
+        -12.5: "-12.50",
+    }
+    assert {v: score_text(v) for v in cases} == cases
+    assert score_text(float("nan")) == "nan"
+
+
 def test_quantise_lut_threshold_index_and_contours():
     amap = np.linspace(0, 1, 256, dtype=np.float32).reshape(16, 16)
     q = quantise(amap, 0.0, 1.0)
