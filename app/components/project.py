@@ -16,7 +16,9 @@ File layout::
     <root>/exports/         HDF5 batches exported from the GUI
 
 Paths inside ``<root>`` are stored relative to it (the folder can be moved);
-others are stored absolute.
+others are stored absolute.  The frozen records a project holds (training
+settings, model and batch entries) live in :mod:`app.components.project_entries`
+and are importable from here too.
 """
 
 from __future__ import annotations
@@ -25,16 +27,23 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from app.components.project_entries import (
+    BUDGET_KINDS,
+    LABELS,
+    BatchEntry,
+    ModelEntry,
+    TrainingSettings,
+)
 from app.components.project_schema import MAX_PROJECT_BYTES, check_project
 from app.components.schema import SchemaError, read_json
-from core.config import SimulatorConfig, Thresholds, TrainConfig
+from core.config import SimulatorConfig, Thresholds
 from core.errors import ConfigError
 from core.io.files import atomic_write
-from core.registry import get_method, make_config, method_names
+from core.registry import method_names
 
 FILE_NAME = "project.json"
 FORMAT = "draem-workstation-project"
@@ -49,113 +58,12 @@ EVENTS = (
     "thresholds",
     "saved",
 )
-BUDGET_KINDS = ("steps", "epochs", "minutes")
-LABELS = ("good", "defect")
 
 Listener = Callable[[str], None]
 
 
 class ProjectError(Exception):
     """A project file is missing, damaged or cannot be written (message is user-readable)."""
-
-
-@dataclass(frozen=True)
-class TrainingSettings:
-    """What the training page shows; turned into a :class:`TrainConfig` on start.
-
-    ``budget_kind`` is ``steps`` / ``epochs`` / ``minutes``; ``budget_value`` its amount.
-    ``preset`` is ``paper`` / ``compact``, or ``auto`` (compact on a CPU, paper on a GPU).
-    ``max_minutes``: an optional time cap on a steps or epochs budget (the run stops at
-    whichever comes first, and says so); the demo project's quick model uses one.
-    ``method_chosen``: the user picked ``method`` for this project, so the method proposed
-    for the kind of its good images (:mod:`app.components.proposal`) no longer replaces it.
-    """
-
-    method: str = "draem"
-    preset: str = "auto"
-    device: str = "auto"
-    budget_kind: str = "steps"
-    budget_value: float = 2000
-    batch_size: int = 8
-    seed: int = 0
-    #: PatchCore's backbone (``core.models.backbone.load_backbone`` name) and its local weights
-    backbone: str = "efficientnet_lite0"
-    backbone_weights: str = ""
-    max_minutes: float | None = None
-    method_chosen: bool = False
-
-    def __post_init__(self) -> None:
-        if self.method not in method_names():
-            raise ConfigError(f"method must be one of {method_names()}, got {self.method!r}")
-        if self.preset not in ("auto", "paper", "compact"):
-            raise ConfigError(f"preset must be auto|paper|compact, got {self.preset!r}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"device must be auto|cpu|cuda, got {self.device!r}")
-        if self.budget_kind not in BUDGET_KINDS:
-            raise ConfigError(
-                f"budget_kind must be one of {BUDGET_KINDS}, got {self.budget_kind!r}"
-            )
-        if not self.budget_value > 0:
-            raise ConfigError(f"the training budget must be > 0, got {self.budget_value}")
-        if self.max_minutes is not None and not 0 < self.max_minutes <= 1e6:
-            raise ConfigError(f"the time cap must be > 0 minutes, got {self.max_minutes}")
-
-    def method_config(self, kind: str) -> Any:
-        """The method's core config for a device kind (raises ``ConfigError`` when it cannot work).
-
-        The settings are offered to the method as run options; it takes the ones it knows.
-        """
-        spec = get_method(self.method)
-        offered = {
-            "preset": None if self.preset == "auto" else self.preset,
-            "backbone": self.backbone,
-            "backbone_weights": self.backbone_weights or None,
-        }
-        return make_config(
-            self.method, {k: v for k, v in offered.items() if k in spec.options}, kind
-        )
-
-    def to_train_config(self, **overrides: Any) -> TrainConfig:
-        """The core :class:`TrainConfig` for these settings (``overrides`` win)."""
-        budget: dict[str, Any] = {"steps": None, "epochs": None, "minutes": None}
-        v = self.budget_value
-        budget[self.budget_kind] = float(v) if self.budget_kind == "minutes" else max(1, int(v))
-        if self.max_minutes is not None and self.budget_kind != "minutes":
-            budget["minutes"] = float(self.max_minutes)
-        kw = {**budget, "batch_size": self.batch_size, "seed": self.seed, "device": self.device}
-        kw.update(overrides)
-        return TrainConfig(**kw)
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """A trained model (checkpoint) of the project. ``status``: finished | cancelled | failed."""
-
-    name: str
-    path: str
-    method: str = "draem"
-    preset: str = ""
-    status: str = "finished"
-    steps: int = 0
-    elapsed_s: float = 0.0
-    created: str = ""
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class BatchEntry:
-    """An inspected batch: the files, the model used, labels and the HDF5 export if any.
-
-    ``state_path`` is a JSON snapshot of the inspection view (scores, labels,
-    painted masks, thresholds) written by the GUI next to the project file.
-    """
-
-    name: str
-    paths: tuple[str, ...] = ()
-    model: str | None = None
-    export_path: str | None = None
-    labels: dict[str, str] = field(default_factory=dict)
-    state_path: str | None = None
 
 
 class Project:
@@ -442,6 +350,8 @@ def _now() -> str:
 
 
 __all__ = [
+    "BUDGET_KINDS",
+    "LABELS",
     "BatchEntry",
     "EVENTS",
     "ModelEntry",
