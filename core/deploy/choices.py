@@ -51,6 +51,9 @@ MEASURED: dict[tuple[str, str, str, str], tuple[float, float]] = {
     # PatchCore, default config: demo (80 train images) and magnetic_tile (154 of 768)
     ("patchcore", "efficientnet_lite0", "openvino", "bf16"): (0.0015, 0.0016),
     ("patchcore", "efficientnet_lite0", "onnxruntime", "int8"): (0.0040, 0.0266),
+    # flow, default config (conv subnet): demo (300 steps), magnetic_tile (5 minutes)
+    ("flow", "flow-conv", "openvino", "bf16"): (0.0000, 0.0003),
+    ("flow", "flow-conv", "onnxruntime", "int8"): (0.0197, 0.0277),
 }
 
 
