@@ -39,6 +39,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import sys
 import tempfile
 import time
@@ -192,6 +193,7 @@ def run_one(method: str, area: int, cat, images, args, tmp: Path) -> dict:
     from core.evaluate.metrics import image_auroc_per_type, pixel_auroc
     from core.registry import FitRequest, fit_detector, get_method
 
+    load_before = os.getloadavg()[0]
     config = _config(method, area)
     steps = args.draem_steps if method == "draem" else args.flow_steps
     request = FitRequest(
@@ -238,6 +240,7 @@ def run_one(method: str, area: int, cat, images, args, tmp: Path) -> dict:
         "infer_ms": round(ms, 1),
         "threads": args.threads,
         "eval_ms_per_image": round(1000 * res.seconds_per_image, 1),
+        "load_avg": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
 
 
@@ -278,7 +281,7 @@ def main() -> None:
     ap.add_argument("--n-pit", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2, help="torch threads for the timing")
     ap.add_argument("--train-threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--max-pixels", type=int, default=8_000_000, help="pixel AUROC sample cap")
     ap.add_argument("--keep", default=None, help="write the data set here and keep it")
     ap.add_argument("--snr-only", action="store_true", help="only the data and the crack SNR")
