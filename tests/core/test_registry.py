@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import types
 from dataclasses import asdict, dataclass
@@ -158,3 +159,16 @@ def test_detector_identity_of_patchcore_carries_its_config():
     det = PatchCoreDetector(PatchCoreConfig(coreset_ratio=0.25), None, Thresholds())
     ident = registry.detector_identity(det)
     assert ident["method"] == "patchcore" and ident["model_config"]["coreset_ratio"] == 0.25
+
+
+def test_work_area_is_a_run_option_of_the_methods_that_keep_the_aspect_ratio():
+    from core.registry import make_config
+
+    assert make_config("draem", {"work_area": 448}, "cpu").work_area == 448
+    assert make_config("flow", {"work_area": 384}).work_area == 384
+    with pytest.raises(ConfigError, match="only with the compact preset"):
+        make_config("draem", {"work_area": 448, "preset": "paper"}, "cpu")
+    with pytest.raises(ConfigError, match=re.escape("--work-area: only with --method draem|flow")):
+        make_config("patchcore", {"work_area": 448})
+    with pytest.raises(ConfigError, match="work_area"):
+        make_config("draem", {"work_area": 20}, "cpu")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from core.config import ModelConfig, SimulatorConfig, TrainConfig, model_preset
+from core.errors import ConfigError
 from core.registry import FitRequest, MethodSpec
 
 #: the budget when none is given: the compact variant converges in minutes on a CPU,
@@ -27,7 +28,13 @@ def make_config(options: dict, kind: str) -> ModelConfig:
     """The variant (``preset``, default by device kind) with the given overrides."""
     options = dict(options)
     preset = options.pop("preset", None) or default_config(kind).preset
-    return dataclasses.replace(model_preset(preset), **options)
+    base = model_preset(preset)
+    if "work_area" in options and not base.keep_aspect:
+        raise ConfigError(
+            f"--work-area: only with the compact preset (the {preset} preset scales every "
+            f"image to {base.image_size[0]}x{base.image_size[1]})"
+        )
+    return dataclasses.replace(base, **options)
 
 
 def describe(config: ModelConfig) -> str:
@@ -117,7 +124,7 @@ SPEC = MethodSpec(
     from_checkpoint=from_checkpoint,
     default_config=default_config,
     title="DRAEM",
-    options=("preset", "score_kernel", "flip_views", "standardise"),
+    options=("preset", "score_kernel", "flip_views", "standardise", "work_area"),
     make_config=make_config,
     describe=describe,
     variant=lambda config: config.preset,
