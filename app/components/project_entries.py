@@ -15,6 +15,8 @@ from core.errors import ConfigError
 from core.registry import get_method, make_config, method_names
 
 BUDGET_KINDS = ("steps", "epochs", "minutes")
+#: the working areas (side of the square of equal area, pixels) the training page offers
+WORK_AREA_RANGE = (128, 2048)
 #: the labels a batch stores per image
 LABELS = ("good", "defect")
 
@@ -27,6 +29,9 @@ class TrainingSettings:
     ``preset`` is ``paper`` / ``compact``, or ``auto`` (compact on a CPU, paper on a GPU).
     ``max_minutes``: an optional time cap on a steps or epochs budget (the run stops at
     whichever comes first, and says so); the demo project's quick model uses one.
+    ``work_area``: the working area the user set (``work_area**2`` pixels, aspect ratio
+    kept), offered to a method that takes the ``work_area`` run option; None: the method's
+    own default (:meth:`work_area_default`).
     ``method_chosen``: the user picked ``method`` for this project, so the method proposed
     for the kind of its good images (:mod:`app.components.proposal`) no longer replaces it.
     """
@@ -43,6 +48,7 @@ class TrainingSettings:
     backbone_weights: str = ""
     max_minutes: float | None = None
     method_chosen: bool = False
+    work_area: int | None = None
 
     def __post_init__(self) -> None:
         if self.method not in method_names():
@@ -59,17 +65,40 @@ class TrainingSettings:
             raise ConfigError(f"the training budget must be > 0, got {self.budget_value}")
         if self.max_minutes is not None and not 0 < self.max_minutes <= 1e6:
             raise ConfigError(f"the time cap must be > 0 minutes, got {self.max_minutes}")
+        lo, hi = WORK_AREA_RANGE
+        if self.work_area is not None and not lo <= self.work_area <= hi:
+            raise ConfigError(f"the working area must be {lo}-{hi} px, got {self.work_area}")
 
     def method_config(self, kind: str) -> Any:
         """The method's core config for a device kind (raises ``ConfigError`` when it cannot work).
 
         The settings are offered to the method as run options; it takes the ones it knows.
+        The working area goes only where the chosen variant takes it
+        (:meth:`work_area_default`; the page shows it disabled elsewhere).
         """
+        area = self.work_area if self.work_area_default(kind) is not None else None
+        return self._config(kind, area)
+
+    def work_area_default(self, kind: str) -> int | None:
+        """The working area the chosen method uses for a device kind when none is set, or
+        None when it takes none: no ``work_area`` run option, or a variant (preset) that
+        refuses one (e.g. one that scales every image to a fixed size)."""
+        if "work_area" not in get_method(self.method).options:
+            return None
+        try:
+            value = int(self._config(kind, None).work_area)
+            self._config(kind, value)  # the chosen variant takes it
+        except (ConfigError, AttributeError, TypeError, ValueError):
+            return None
+        return value
+
+    def _config(self, kind: str, work_area: int | None) -> Any:
         spec = get_method(self.method)
         offered = {
             "preset": None if self.preset == "auto" else self.preset,
             "backbone": self.backbone,
             "backbone_weights": self.backbone_weights or None,
+            "work_area": work_area,
         }
         return make_config(
             self.method, {k: v for k, v in offered.items() if k in spec.options}, kind
@@ -118,4 +147,11 @@ class BatchEntry:
     state_path: str | None = None
 
 
-__all__ = ["BUDGET_KINDS", "LABELS", "BatchEntry", "ModelEntry", "TrainingSettings"]
+__all__ = [
+    "BUDGET_KINDS",
+    "LABELS",
+    "WORK_AREA_RANGE",
+    "BatchEntry",
+    "ModelEntry",
+    "TrainingSettings",
+]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from app.components.project_entries import WORK_AREA_RANGE
 from app.components.schema import (
     MAX_TEXT,
     SchemaError,
@@ -83,6 +84,7 @@ def _training(methods: tuple[str, ...]) -> Any:
             "backbone_weights": text(MAX_PATH),
             "max_minutes": optional(number(0, 1_000_000, above=True)),
             "method_chosen": boolean,
+            "work_area": optional(integer(*WORK_AREA_RANGE)),
         }
     )
 

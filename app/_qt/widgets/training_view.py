@@ -128,6 +128,7 @@ class TrainingPage(QWidget):
             can_resume=can_resume,
             options=get_method(s.method).options,
             trains=get_method(s.method).trains,
+            work_area_default=s.work_area_default(tr.device_kind(s.device, self.devices)),
         )
         if not running:
             self.controls.expected.setText(self._expected_text(s, n))

@@ -9,6 +9,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
 
 from app._qt.project_qt import ProjectAdapter  # noqa: E402
 from app._qt.settings import Settings  # noqa: E402
@@ -160,6 +161,32 @@ def test_patchcore_backbone_from_a_weights_file(qtbot, page, tmp_path):
     assert proj.models[-1].preset == "torchvision:wide_resnet50_2/cpu"  # shown in the table
     reopened = Project.from_dict(proj.root, proj.to_dict())  # what the project file holds
     assert reopened.training == proj.training
+
+
+def test_working_area_per_method_and_into_the_config(qtbot, page):
+    c, proj = page.controls, page.adapter.project
+    assert c.work_area.isEnabled() and c.work_area.value() == 320  # compact DRÆM's default
+    assert "320 x 320" in c.work_area.toolTip() and "124 vs 81 ms" in c.work_area.toolTip()
+    c.method.setCurrentIndex(c.method.findData("flow"))
+    assert c.work_area.isEnabled() and c.work_area.value() == 256  # the flow's default
+    assert proj.training.work_area is None  # unchanged: the method's default applies
+    c.method.setCurrentIndex(c.method.findData("patchcore"))
+    assert not c.work_area.isEnabled()
+    c.method.setCurrentIndex(c.method.findData("draem"))
+    c.preset.setCurrentIndex(c.preset.findData("paper"))
+    assert not c.work_area.isEnabled()  # the paper preset scales to a fixed size
+    c.preset.setCurrentIndex(c.preset.findData("compact"))
+    assert c.work_area.isEnabled()
+    c.work_area.lineEdit().selectAll()
+    qtbot.keyClicks(c.work_area.lineEdit(), "448")
+    qtbot.keyClick(c.work_area.lineEdit(), Qt.Key.Key_Return)
+    assert proj.training.work_area == 448 and c.work_area.text() == "448 × 448 px"
+    assert page.start()
+    assert page._job.config.work_area == 448  # what the run is given
+    qtbot.waitUntil(lambda: not page.is_running(), timeout=10_000)
+    assert Project.from_dict(proj.root, proj.to_dict()).training.work_area == 448
+    c.work_area.setValue(320)  # the default again: not set
+    assert proj.training.work_area is None
 
 
 def test_estimates():

@@ -138,3 +138,33 @@ def test_adapter_forwards_events(qtbot, tmp_path):
     assert replaced == [p, q]
     assert events == ["good_images", "saved"]
     assert dirty == [True, False]
+
+
+def test_working_area_round_trip_and_old_files(tmp_path):
+    p = Project(tmp_path / "p")
+    p.set_training(TrainingSettings(method="flow", work_area=448))
+    p.save()
+    assert open_project(tmp_path / "p").training.work_area == 448
+    assert open_project(tmp_path / "p").training.method_config("cpu").work_area == 448
+    d = json.loads((tmp_path / "p" / "project.json").read_text())
+    del d["training"]["work_area"]  # a file written before the setting existed
+    (tmp_path / "p" / "project.json").write_text(json.dumps(d))
+    old = open_project(tmp_path / "p").training
+    assert old.work_area is None and old.method_config("cpu").work_area == 256  # the flow's
+    for bad in (5000, 448.5, "big"):
+        d["training"]["work_area"] = bad
+        (tmp_path / "p" / "project.json").write_text(json.dumps(d))
+        with pytest.raises(ProjectError, match="damaged.*work_area"):
+            open_project(tmp_path / "p")
+    with pytest.raises(ConfigError, match="working area"):
+        TrainingSettings(work_area=64)
+
+
+def test_working_area_goes_only_where_the_method_takes_it():
+    s = TrainingSettings(method="draem", preset="compact", work_area=448)
+    assert s.work_area_default("cpu") == 320 and s.method_config("cpu").work_area == 448
+    paper = TrainingSettings(method="draem", preset="paper", work_area=448)
+    assert paper.work_area_default("cpu") is None  # a fixed-size preset takes none
+    assert paper.method_config("cpu").preset == "paper"  # built without it, not refused
+    pc = TrainingSettings(method="patchcore", work_area=448)
+    assert pc.work_area_default("cpu") is None and not hasattr(pc.method_config("cpu"), "work_area")
