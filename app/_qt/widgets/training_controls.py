@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from app._qt.widgets.common import SPACING, button
+from app._qt.widgets.common import SPACING, WrapLabel, button
 from app.components import training as tr
 from app.components.project import TrainingSettings
 from app.components.project_entries import WORK_AREA_RANGE
@@ -90,9 +90,8 @@ class TrainingControls(QGroupBox):
             [(name, get_method(name).label) for name in method_names()],
             "Detection method: DRÆM learns from simulated defects; PatchCore memorises good patches",
         )
-        self.proposal = QLabel()
+        self.proposal = WrapLabel()
         self.proposal.setObjectName("proposal")
-        self.proposal.setWordWrap(True)
         self.proposal.setToolTip(
             "The method measured best on data like these good images; any method can be chosen"
         )

@@ -13,7 +13,7 @@ from app._qt.project_qt import ProjectAdapter  # noqa: E402
 from app._qt.settings import Settings  # noqa: E402
 from app._qt.widgets.common import ImageView, colorize, outline, to_qimage  # noqa: E402
 from app._qt.widgets.project_view import ProjectPage  # noqa: E402
-from app.components.project import ModelEntry, Project  # noqa: E402
+from app.components.project import ModelEntry, Project, TrainingSettings  # noqa: E402
 
 
 def test_to_qimage_copies_rgb_gray_and_float(qtbot):
@@ -91,3 +91,29 @@ def test_loss_plot_shows_the_parts_a_preset_reports(qtbot):
     assert hist["focal"] == [0.2, 0.1]
     plot.clear_history()
     assert plot.history() == {"step": []}
+
+
+def test_training_proposal_shows_every_line(qtbot):
+    """With the application's stylesheet a wrapped label in a spanning form row was given
+    the height for another width and lost its last line (WrapLabel asks for its own)."""
+    from PySide6.QtWidgets import QHBoxLayout, QWidget
+
+    from app._qt.widgets.training_controls import TrainingControls
+    from app.main import STYLE
+
+    top = QWidget()
+    top.setStyleSheet(STYLE.read_text(encoding="utf-8"))
+    c = TrainingControls(
+        {"cpu": True, "cuda": False}, labels=dict.fromkeys(("cpu", "cuda", "auto"), "CPU")
+    )
+    QHBoxLayout(top).addWidget(c)
+    c.load(TrainingSettings())
+    c.show_proposal("<b>Proposed: DRAEM</b> for a grey surface: " + "a measured figure, " * 30)
+    qtbot.addWidget(top)
+    top.resize(1100, 700)
+    top.show()
+    qtbot.waitExposed(top)
+    p = c.proposal
+    assert p.height() >= p.heightForWidth(p.width()) > 4 * p.fontMetrics().height()
+    c.show_proposal("short")
+    qtbot.waitUntil(lambda: p.height() < 2 * p.fontMetrics().height() + 8)
