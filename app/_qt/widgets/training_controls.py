@@ -39,14 +39,6 @@ BACKBONES = [
     ("timm:efficientnet_b0", "EfficientNet-B0 (timm; weights file)"),
 ]
 
-#: what a larger working area buys and costs, measured (docs/experiments.md)
-WORK_AREA_TIP = (
-    "Images are scaled, aspect ratio kept, to at most this area ({v} x {v} pixels); "
-    "the method's default is {d}. A larger area keeps hairline defects on large images: "
-    "on 1250 x 500 parts with 1-2 px cracks the compact DRÆM reached 0.964 image AUROC at "
-    "448 vs 0.915 at 320, but took 124 vs 81 ms per image (docs/experiments.md)."
-)
-
 
 class WorkAreaBox(QSpinBox):
     """The working area as ``N × N px`` (the side of the square of the same area)."""
@@ -304,7 +296,7 @@ class TrainingControls(QGroupBox):
         self.work_area.setValue(self._shown_work_area() if d is not None else lo - 1)
         self._loading = was
         self.work_area.setToolTip(
-            WORK_AREA_TIP.format(v=self.work_area.value(), d=d)
+            tr.WORK_AREA_TIP.format(v=self.work_area.value(), d=d)
             if d is not None
             else "The chosen method (or its preset) scales images to a size of its own"
         )
