@@ -5,7 +5,6 @@
 * :func:`outline` / :func:`colorize`: Qt-free numpy helpers for overlays.
 * :class:`ImageView`: an image scaled to fit (aspect kept) with a caption.
 * :func:`button`, :func:`labelled`, :class:`MessageList`: consistent controls.
-* :class:`WrapLabel`: a word-wrapped label never cut to fewer lines than its text needs.
 * :class:`WrapRow`: groups of controls in one row, or stacked when the row is narrow.
 """
 
@@ -244,29 +243,3 @@ class MessageList(QListWidget):
             item.setForeground(QColor(*FAIL_RGB))
             self.addItem(item)
         self.setVisible(bool(rows))
-
-
-class WrapLabel(QLabel):
-    """A word-wrapped label at least as tall as its text needs at its width.
-
-    Some layouts (a spanning ``QFormLayout`` row) give a wrapped label the height it
-    needs at another width, which cuts off its last line; this one asks for its own.
-    """
-
-    def __init__(self, text: str = "", parent=None) -> None:
-        super().__init__(text, parent)
-        self.setWordWrap(True)
-
-    def setText(self, text: str) -> None:  # noqa: N802 (Qt override)
-        self.setMinimumHeight(0)  # a shorter text may need fewer lines
-        super().setText(text)
-        self._fit()
-
-    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        super().resizeEvent(event)
-        self._fit()
-
-    def _fit(self) -> None:
-        h = self.heightForWidth(self.width())
-        if h > 0 and h != self.minimumHeight():
-            self.setMinimumHeight(h)

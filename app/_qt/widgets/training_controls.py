@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from app._qt.widgets.common import SPACING, WrapLabel, button
+from app._qt.widgets.common import SPACING, button
 from app.components import training as tr
 from app.components.project import TrainingSettings
 from app.components.project_entries import WORK_AREA_RANGE
@@ -82,7 +82,8 @@ class TrainingControls(QGroupBox):
             [(name, get_method(name).label) for name in method_names()],
             "Detection method: DRÆM learns from simulated defects; PatchCore memorises good patches",
         )
-        self.proposal = WrapLabel()
+        self.proposal = QLabel()
+        self.proposal.setWordWrap(True)
         self.proposal.setObjectName("proposal")
         self.proposal.setToolTip(
             "The method measured best on data like these good images; any method can be chosen"
@@ -160,7 +161,6 @@ class TrainingControls(QGroupBox):
         wrow.addWidget(self.weights, 1)
         wrow.addWidget(self.browse_btn)
         form.addRow("Method", self.method)
-        form.addRow(self.proposal)
         form.addRow("Backbone", self.backbone)
         form.addRow("Weights", wrow)
         form.addRow("Preset", self.preset)
@@ -169,12 +169,13 @@ class TrainingControls(QGroupBox):
         form.addRow("Budget", brow)
         form.addRow("Batch size", self.batch)
         form.addRow("Seed", self.seed)
-        form.addRow("Expected", self.expected)
         buttons = QHBoxLayout()
         for b in (self.start_btn, self.cancel_btn, self.resume_btn):
             buttons.addWidget(b)
         lay = QVBoxLayout(self)
+        lay.addWidget(self.proposal)  # a box layout gives a wrapped label its full height
         lay.addLayout(form)
+        lay.addWidget(self.expected)  # wrapped, so in the box layout too
         lay.addLayout(buttons)
         lay.addStretch(1)
         # wide enough for the longest method label (the registry's words, never cut off):

@@ -131,7 +131,7 @@ class TrainingPage(QWidget):
             work_area_default=s.work_area_default(tr.device_kind(s.device, self.devices)),
         )
         if not running:
-            self.controls.expected.setText(self._expected_text(s, n))
+            self.controls.expected.setText(f"Expected: {self._expected_text(s, n)}")
 
     def _expected_text(self, s: TrainingSettings, n: int) -> str:
         if n == 0:

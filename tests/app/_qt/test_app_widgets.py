@@ -95,7 +95,8 @@ def test_loss_plot_shows_the_parts_a_preset_reports(qtbot):
 
 def test_training_proposal_shows_every_line(qtbot):
     """With the application's stylesheet a wrapped label in a spanning form row was given
-    the height for another width and lost its last line (WrapLabel asks for its own)."""
+    the height for another width and lost its last line; it now sits in the box layout
+    above the form, which sizes it for its own width."""
     from PySide6.QtWidgets import QHBoxLayout, QWidget
 
     from app._qt.widgets.training_controls import TrainingControls
