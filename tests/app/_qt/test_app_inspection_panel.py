@@ -30,18 +30,6 @@ def make_images(folder, n=8, size=(48, 64), seed=0):
     return write_images(folder, n, size, SPOTS, seed, radius=lambda i: 3 + i % 2)
 
 
-@pytest.fixture
-def panel(qtbot):
-    w = InspectionPanel()
-    qtbot.addWidget(w)
-    w.resize(1400, 850)
-    w.show()
-    w.messages = []
-    w.status_message.connect(w.messages.append)
-    yield w
-    assert w.shutdown(5000)
-
-
 def wait_idle(qtbot, panel, timeout=10_000):
     qtbot.waitUntil(lambda: not panel.jobbar.busy and not panel.session.pending, timeout=timeout)
     QApplication.processEvents()

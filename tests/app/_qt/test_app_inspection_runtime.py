@@ -12,24 +12,11 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from fakes import FakeDetector, write_images
 
-from app._qt.inspection.panel import InspectionPanel  # noqa: E402
 from app.components.inspection import runtime as runtime_mod  # noqa: E402
 from app.components.inspection.store import MAP  # noqa: E402
 from core.deploy.choices import RuntimeInfo  # noqa: E402
 from core.errors import ExportError  # noqa: E402
 from core.io.export import read_batch  # noqa: E402
-
-
-@pytest.fixture
-def panel(qtbot):
-    w = InspectionPanel()
-    qtbot.addWidget(w)
-    w.resize(1400, 850)
-    w.show()
-    w.messages = []
-    w.status_message.connect(w.messages.append)
-    yield w
-    assert w.shutdown(5000)
 
 
 def wait_idle(qtbot, panel, timeout=60_000):
