@@ -28,7 +28,13 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-__all__ = ["foreground_mask", "looks_like_object", "object_votes", "uses_foreground"]
+__all__ = [
+    "foreground_mask",
+    "looks_like_object",
+    "object_votes",
+    "objects_by_votes",
+    "uses_foreground",
+]
 
 RING = 0.03  # border ring width, fraction of the shorter side
 PLAIN_SPREAD = 8.0  # grey levels: the border ring's median distance to its median colour
@@ -89,8 +95,13 @@ def object_votes(images: Sequence[np.ndarray], n: int = 16) -> tuple[int, int]:
     return sum(looks_like_object(img) for img in sample), len(sample)
 
 
+def objects_by_votes(hits: int, sampled: int) -> bool:
+    """The data-set rule on votes: at least ``MIN_SHARE`` of ``sampled`` images (> 0)
+    looked like an object on a plain background (``hits`` of them)."""
+    return sampled > 0 and hits >= MIN_SHARE * sampled
+
+
 def uses_foreground(images: Sequence[np.ndarray], n: int = 16) -> bool:
     """True if the data look like objects on a plain background (see the module rule):
     at least ``MIN_SHARE`` of the first ``n`` images :func:`looks_like_object`."""
-    hits, sampled = object_votes(images, n)
-    return sampled > 0 and hits >= MIN_SHARE * sampled
+    return objects_by_votes(*object_votes(images, n))

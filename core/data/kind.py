@@ -17,13 +17,12 @@ Arrays: images (H, W, 3) uint8 RGB.  Nothing here imports torch or Qt.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from core.data.foreground import MIN_SHARE, looks_like_object
+from core.data.foreground import looks_like_object, objects_by_votes
 from core.errors import DatasetError
 
 __all__ = ["KINDS", "SAMPLE", "DataKind", "data_kind", "kind_from_votes"]
@@ -72,8 +71,7 @@ def kind_from_votes(object_like: Sequence[bool], grey: Sequence[bool]) -> DataKi
     if n == 0:
         raise DatasetError("no readable good image to tell the kind of data from")
     hits = int(sum(bool(v) for v in object_like))
-    need = math.ceil(MIN_SHARE * n)
-    if hits >= need:
+    if objects_by_votes(hits, n):
         kind, reason = (
             "object",
             f"a plain background round an object in {hits} of {n} sampled images",

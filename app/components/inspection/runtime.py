@@ -48,10 +48,15 @@ class RuntimeEntry:
     tip: str
 
 
+def _label(info) -> str:
+    """A runtime's label without its remark (``OpenVINO (exported folder)`` -> ``OpenVINO``)."""
+    return info.label.split(" (")[0]
+
+
 def short_label(spec: str) -> str:
     """``openvino:bf16`` -> ``OpenVINO bf16`` (the runtime's label without its remark)."""
     runtime, precision = parse_runtime(spec)
-    labels = {r.name: r.label.split(" (")[0] for r in available_runtimes()}
+    labels = {r.name: _label(r) for r in available_runtimes()}
     label = labels.get(runtime, runtime)
     return label if precision == "fp32" else f"{label} {precision}"
 
@@ -66,7 +71,7 @@ def runtime_entries(
     """
     out = []
     for info in available_runtimes() if runtimes is None else runtimes:
-        label = info.label.split(" (")[0]
+        label = _label(info)
         if not info.installed:
             enabled, tip = False, f"{label} is not installed; run: {info.install_hint}"
         elif info.reads == "checkpoint" and not has_checkpoint:
