@@ -255,8 +255,7 @@ class MainWindow(QMainWindow):
         if p is None or not p.good_images or usable or page.is_running():
             self.project_page.show_quick_train(None)
             return
-        expected = page.controls.expected.text()
-        self.project_page.show_quick_train(f"▶  Train a model now — {expected}")
+        self.project_page.show_quick_train(f"▶  Train a model now — {page.expected}")
 
     def quick_train(self) -> bool:
         """Start training with the project's settings and show its progress; once the

@@ -44,6 +44,8 @@ class TrainingPage(QWidget):
         self._task: Task | None = None
         self._job: tr.TrainJob | None = None
         self._proposal: Proposal | None = None
+        #: the expected training time, in words (the quick-train action quotes it)
+        self.expected = ""
         self.controls = c = TrainingControls(self.devices)
         c.start_btn.clicked.connect(lambda: self.start())
         c.cancel_btn.clicked.connect(self.cancel)
@@ -131,7 +133,8 @@ class TrainingPage(QWidget):
             work_area_default=s.work_area_default(tr.device_kind(s.device, self.devices)),
         )
         if not running:
-            self.controls.expected.setText(f"Expected: {self._expected_text(s, n)}")
+            self.expected = self._expected_text(s, n)
+            self.controls.expected.setText(f"Expected: {self.expected}")
 
     def _expected_text(self, s: TrainingSettings, n: int) -> str:
         if n == 0:
