@@ -7,7 +7,8 @@ Usage (wrap in ``flock /tmp/cpu.lock nice -n 5`` on a shared machine)::
 
 Each variant is a JSON object of :class:`FlowConfig` fields plus optional ``name``,
 ``steps`` (overrides ``--steps``), ``seed`` and ``anomaly_source``.  The test images'
-backbone features are computed once per feature geometry (stages, work area, enlarge)
+backbone features are computed once per backbone and feature geometry (stages, work area,
+enlarge)
 and reused by every variant that shares it, so only the flows run per variant.  Each
 variant's maps are scored with several smoothing sigmas and image-score rules (max,
 top 1 %, top 0.1 %) from the same raw maps.  Thresholds are calibrated on 20 held-out
@@ -86,7 +87,7 @@ def main() -> None:
             t0 = time.perf_counter()
             det, result = SPEC.fit(train, config, req)
             train_s = time.perf_counter() - t0
-        key = (config.stages, config.work_area, config.enlarge)
+        key = (config.backbone, config.stages, config.work_area, config.enlarge)
         t1 = time.perf_counter()
         if key not in cache:
             cache.clear()

