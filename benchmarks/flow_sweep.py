@@ -87,7 +87,13 @@ def main() -> None:
             t0 = time.perf_counter()
             det, result = SPEC.fit(train, config, req)
             train_s = time.perf_counter() - t0
-        key = (config.backbone, config.stages, config.work_area, config.enlarge)
+        key = (
+            config.backbone,
+            config.backbone_weights,
+            config.stages,
+            config.work_area,
+            config.enlarge,
+        )
         t1 = time.perf_counter()
         if key not in cache:
             cache.clear()

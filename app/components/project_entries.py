@@ -12,6 +12,7 @@ from typing import Any
 
 from core.config import TrainConfig
 from core.errors import ConfigError
+from core.models.backbone_choice import needs_weights_file
 from core.registry import get_method, make_config, method_names
 
 BUDGET_KINDS = ("steps", "epochs", "minutes")
@@ -43,7 +44,8 @@ class TrainingSettings:
     budget_value: float = 2000
     batch_size: int = 8
     seed: int = 0
-    #: PatchCore's backbone (``core.models.backbone.load_backbone`` name) and its local weights
+    #: the backbone of PatchCore and the flow (``core.models.backbone.load_backbone`` name)
+    #: and its local weights file (used only by a backbone that needs one)
     backbone: str = "efficientnet_lite0"
     backbone_weights: str = ""
     max_minutes: float | None = None
@@ -85,19 +87,23 @@ class TrainingSettings:
         refuses one (e.g. one that scales every image to a fixed size)."""
         if "work_area" not in get_method(self.method).options:
             return None
-        try:
-            value = int(self._config(kind, None).work_area)
-            self._config(kind, value)  # the chosen variant takes it
+        try:  # whatever the backbone (its weights file may not be chosen yet)
+            value = int(self._config(kind, None, backbone=False).work_area)
+            self._config(kind, value, backbone=False)  # the chosen variant takes it
         except (ConfigError, AttributeError, TypeError, ValueError):
             return None
         return value
 
-    def _config(self, kind: str, work_area: int | None) -> Any:
+    def _config(self, kind: str, work_area: int | None, backbone: bool = True) -> Any:
+        """The config from the offered run options; ``backbone=False`` leaves the backbone
+        at the method's default.  A weights file goes only with a backbone that needs one
+        (the page keeps the file of an earlier choice)."""
         spec = get_method(self.method)
+        own_file = backbone and needs_weights_file(self.backbone)
         offered = {
             "preset": None if self.preset == "auto" else self.preset,
-            "backbone": self.backbone,
-            "backbone_weights": self.backbone_weights or None,
+            "backbone": self.backbone if backbone else None,
+            "backbone_weights": (self.backbone_weights or None) if own_file else None,
             "work_area": work_area,
         }
         return make_config(

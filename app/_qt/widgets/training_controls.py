@@ -1,5 +1,5 @@
-"""The training settings form: method, backbone (PatchCore), preset, device, working area,
-budget, batch, seed, expected time, buttons."""
+"""The training settings form: method, backbone (PatchCore, flow), preset, device, working
+area, budget, batch, seed, expected time, buttons."""
 
 from __future__ import annotations
 
@@ -22,22 +22,16 @@ from PySide6.QtWidgets import (
 
 from app._qt.widgets.common import SPACING, button
 from app.components import training as tr
+from app.components.backbones import backbone_choices
 from app.components.project import TrainingSettings
 from app.components.project_entries import WORK_AREA_RANGE
+from core.models.backbone_choice import needs_weights_file
 from core.registry import get_method, method_names
 
 #: (minimum, maximum, decimals) of the budget box per unit.
 BUDGET_LIMITS = {"steps": (1, 1_000_000, 0), "epochs": (1, 100_000, 0), "minutes": (0.1, 10_000, 1)}
 #: The value a budget unit starts at when the user switches to it.
 BUDGET_DEFAULTS = {"steps": 2000, "epochs": 100, "minutes": 10}
-#: PatchCore backbones offered (``core.models.backbone.load_backbone`` names); all but the
-#: first need a local ImageNet weights file.
-BACKBONES = [
-    ("efficientnet_lite0", "EfficientNet-Lite0 (installed)"),
-    ("torchvision:wide_resnet50_2", "WideResNet-50 (the paper's; weights file)"),
-    ("torchvision:resnet18", "ResNet-18 (weights file)"),
-    ("timm:efficientnet_b0", "EfficientNet-B0 (timm; weights file)"),
-]
 
 
 class WorkAreaBox(QSpinBox):
@@ -89,9 +83,14 @@ class TrainingControls(QGroupBox):
             "The method measured best on data like these good images; any method can be chosen"
         )
         self.proposal.setVisible(False)
+        choices = backbone_choices()
         self.backbone = _combo(
-            BACKBONES, "PatchCore's ImageNet network; nothing is downloaded, so others need a file"
+            [(b.name, b.label) for b in choices],
+            "The frozen ImageNet network of PatchCore and the flow; nothing is downloaded, so "
+            "a network not installed needs a weights file",
         )
+        for i, b in enumerate(choices):
+            self.backbone.model().item(i).setEnabled(b.usable)
         self.weights = QLineEdit()
         self.weights.setPlaceholderText("ImageNet weights (.pth / .safetensors)")
         self.weights.setToolTip(
@@ -273,7 +272,7 @@ class TrainingControls(QGroupBox):
             w.setEnabled(not running and (trains or w not in training_only))
         self.preset.setEnabled(not running and "preset" in options)
         self.backbone.setEnabled(not running and "backbone" in options)
-        own_file = self.backbone.currentData() != "efficientnet_lite0"
+        own_file = needs_weights_file(self.backbone.currentData())
         for w in (self.weights, self.browse_btn):
             w.setEnabled(not running and "backbone_weights" in options and own_file)
         self._work_area_default = work_area_default

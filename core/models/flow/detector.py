@@ -130,7 +130,10 @@ class FlowDetector(BatchedDetector):
     @classmethod
     def from_checkpoint(cls, payload: dict, device: str = "auto") -> FlowDetector:
         """Rebuild from a payload of :func:`core.io.checkpoint.load_checkpoint`; raises
-        :class:`CheckpointError` for another method's or a damaged payload."""
+        :class:`CheckpointError` for another method's or a damaged payload and
+        :class:`core.models.backbone.BackboneWeightsError` (a ``CheckpointError``) when the
+        backbone weights file is missing, is not the file the model was trained with
+        (SHA-256 in the metadata) or a shipped backbone's package is not installed."""
         from core.device import resolve_device
 
         if not isinstance(payload, dict) or payload.get("method") != METHOD:
@@ -145,6 +148,10 @@ class FlowDetector(BatchedDetector):
             state = payload["state_dict"]
         except Exception as e:
             raise CheckpointError(f"not a valid flow checkpoint: {e}") from e
+        from core.models.backbone import check_recorded
+
+        metadata = payload.get("metadata") or {}
+        check_recorded(config.backbone_weights, metadata)  # features of other weights: refused
         dev = resolve_device(device)
         features = Features(config, dev)
         model = FlowModel(config, features.channels)
@@ -152,7 +159,7 @@ class FlowDetector(BatchedDetector):
             model.load_state_dict(state, strict=True)
         except Exception as e:
             raise CheckpointError(f"flow checkpoint does not fit its configuration: {e}") from e
-        return cls(config, model, thresholds, payload.get("metadata") or {}, dev, features)
+        return cls(config, model, thresholds, metadata, dev, features)
 
     @classmethod
     def load(cls, path: str, device: str = "auto") -> FlowDetector:

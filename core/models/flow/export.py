@@ -9,7 +9,9 @@ that map's maximum. The runtime smooths the map with ``sigma``, resizes it to th
 and scores it with the torch detector's own functions (``score`` rule ``max`` / ``topk``),
 so its maps and scores are the torch detector's. The manifest's ``working_size`` spells
 the config's sizing rule out for runtimes outside this project (``work_area``,
-``enlarge``, sides multiples of ``stride``); ``feature_strides`` names the backbone stages.
+``enlarge``, sides multiples of ``stride``); ``feature_strides`` names the backbone stages
+and ``backbone`` the network (its weights are in the graph; a local file's SHA-256 is in
+the metadata).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class FlowGraph(nn.Module):
 def export_graph(detector):
     """``(graph, info, (h, w))`` of a :class:`FlowDetector` (fp32, on the CPU)."""
     from core.data.geometry import STD_MEAN, STD_SCALE
+    from core.models.flow.config import flow_variant
     from core.models.flow.features import WORK_MULTIPLE
 
     cfg = detector.config
@@ -58,7 +61,8 @@ def export_graph(detector):
         "flip_views": 1,
         "score_kernel": None,
         "in_channels": 3,
-        "variant": f"flow-{cfg.subnet}",
+        "variant": flow_variant(cfg),
+        "backbone": cfg.backbone,
         "sigma": cfg.sigma,
         "score_rule": {"rule": cfg.score, "topk_fraction": cfg.topk_fraction},
         "map": "working size, Gaussian sigma, bilinear to the original; score from that map",

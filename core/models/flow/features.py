@@ -1,9 +1,10 @@
-"""Images -> frozen EfficientNet-Lite0 features at the configured strides, at the working size.
+"""Images -> frozen backbone features at the configured strides, at the working size.
 
 Each image is scaled to its working size (aspect ratio kept, area at most
 ``work_area**2``, enlarged to it only with ``enlarge``, sides multiples of 16 whatever the
 ``stages``: :func:`flow_working_size`), standardised (:func:`core.data.geometry.standardise`: mean 128, std 40
-grey levels), then fed to the frozen ImageNet backbone (:mod:`core.models.backbone`, offline).
+grey levels), then fed to the frozen ImageNet backbone ``config.backbone`` with
+``config.backbone_weights`` (:func:`core.models.backbone.load_backbone`, offline).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class Features:
         from core.models.backbone import FeatureExtractor, load_backbone
 
         self.device = device
-        self.extractor = FeatureExtractor(load_backbone(config.backbone), config.stages)
+        backbone = load_backbone(config.backbone, config.backbone_weights)
+        self.extractor = FeatureExtractor(backbone, config.stages)
         self.extractor.to(device)
         self.channels = dict(self.extractor.channels)
 

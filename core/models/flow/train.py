@@ -34,8 +34,9 @@ from core.config import Thresholds
 from core.data.geometry import random_crop
 from core.errors import ConfigError, DatasetError, TrainingError
 from core.io.files import utc_timestamp
+from core.models.backbone import check_recorded, weights_record
 from core.models.batching import check_image as _check_image
-from core.models.flow.config import FlowConfig
+from core.models.flow.config import FlowConfig, flow_variant
 from core.models.flow.detector import FlowDetector, image_score, nll_map, smooth
 from core.models.flow.features import Features, prepare
 from core.models.flow.network import FlowModel
@@ -190,6 +191,7 @@ def fit_flow(
     step = 0
     if request.resume:
         state = load_checkpoint(request.out_path)
+        check_recorded(config.backbone_weights, state.get("metadata") or {})
         model.load_state_dict(state["state_dict"])
         if state.get("optimizer"):
             opt.load_state_dict(state["optimizer"])
@@ -197,13 +199,15 @@ def fit_flow(
     import core
 
     meta = {
-        "preset": f"flow-{config.subnet}",
+        "preset": flow_variant(config),
         "image_size": [config.work_area, config.work_area],
         "created": utc_timestamp(),
         "app_version": str(core.__version__),
         "data_summary": request.data_summary or {"n_images": len(images)},
         "seed": int(request.seed),
         "ssl_weight": config.ssl_weight,
+        "backbone": config.backbone,
+        **weights_record(config.backbone_weights),
     }
     det = FlowDetector(config, model, Thresholds(), meta, device, features)
 

@@ -42,19 +42,12 @@ def default_config(kind: str):
 
 
 def make_config(options: dict, kind: str):
-    """A PatchCoreConfig from the options; a named weights file must exist."""
-    from pathlib import Path
-
-    from core.errors import ConfigError
+    """A PatchCoreConfig from the options; the backbone must load here
+    (:func:`core.models.backbone_choice.check_backbone`)."""
+    from core.models.backbone_choice import check_backbone
 
     config = _config_cls()(**options)
-    if config.backbone != default_config(kind).backbone and not config.backbone_weights:
-        raise ConfigError(
-            f"the {config.backbone} backbone needs a local ImageNet weights file (nothing is "
-            "downloaded): choose its weights file"
-        )
-    if config.backbone_weights and not Path(config.backbone_weights).is_file():
-        raise ConfigError(f"backbone weights file not found: {config.backbone_weights}")
+    check_backbone(config.backbone, config.backbone_weights)
     return config
 
 

@@ -42,6 +42,7 @@ from core.config import Thresholds, _check, _DictMixin, check_stages
 from core.data.geometry import resize_to, scaled_size
 from core.errors import Cancelled, CheckpointError, DatasetError
 from core.io.files import utc_timestamp
+from core.models.backbone_choice import check_backbone_fields
 from core.models.batching import BatchedDetector, check_image
 from core.types import (
     Prediction,
@@ -97,6 +98,7 @@ class PatchCoreConfig(_DictMixin):
 
     def __post_init__(self) -> None:
         check_stages(self.stages)
+        check_backbone_fields(self.backbone, self.backbone_weights)
         _check(
             self.embed_dim is None or 8 <= self.embed_dim <= 4096,
             f"embed_dim must be None or in [8, 4096], got {self.embed_dim}",
@@ -301,10 +303,9 @@ class PatchCoreDetector(BatchedDetector):
         if not (isinstance(bank, torch.Tensor) and bank.ndim == 2 and bank.shape[0] >= 1):
             raise CheckpointError("PatchCore checkpoint: the memory bank must be a (M, D) tensor")
         meta = payload.get("metadata") or {}
-        if config.backbone_weights and meta.get("backbone_sha256"):
-            from core.models.backbone import check_weights
+        from core.models.backbone import check_recorded
 
-            check_weights(config.backbone_weights, meta["backbone_sha256"])
+        check_recorded(config.backbone_weights, meta)
         index = MemoryIndex.from_state(state, n_probe=config.n_probe)
         det = cls(config, index, thresholds, meta)
         if det.embedder.dim != bank.shape[1]:
@@ -439,10 +440,9 @@ def fit_patchcore(
         "bank_size": n_bank,
         "coverage_radius": chosen.radius,
     }
-    if cfg.backbone_weights:
-        from core.models.backbone import weights_sha256
+    from core.models.backbone import weights_record
 
-        meta["backbone_sha256"] = weights_sha256(cfg.backbone_weights)
+    meta.update(weights_record(cfg.backbone_weights))
     det = PatchCoreDetector(cfg, index, Thresholds(), meta, embedder)
     report(0, 1, "calibrating thresholds", force=True)
     det.thresholds = _calibrate(det, images, bank_source, seed, should_stop)

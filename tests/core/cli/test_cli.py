@@ -192,6 +192,32 @@ def test_train_patchcore_with_a_local_backbone_file(capsys, mvtec, tmp_path):
         load_detector(str(out))
 
 
+def test_train_flow_with_a_local_backbone_file(capsys, mvtec, tmp_path):
+    """--backbone / --backbone-weights work for the flow as for PatchCore."""
+    import timm
+    import torch
+
+    from core.registry import load_detector
+
+    weights = tmp_path / "r10t.pth"
+    torch.manual_seed(0)
+    torch.save(timm.create_model("resnet10t", pretrained=False).state_dict(), weights)
+    out = tmp_path / "flow_r10t.pt"
+    base = ["train", "--method", "flow", "--data", str(mvtec), "--out", str(out)]
+    small = ["--steps", "2", "--work-area", "64", "--device", "cpu"]
+    rc, _, err = run(capsys, *base, *small, "--backbone", "timm:resnet10t")
+    assert_one_line_error(rc, err, "needs a local ImageNet weights file")
+    assert not out.exists()
+    rc, _, err = run(capsys, *base, *small, "--backbone", "caffe:alexnet")
+    assert_one_line_error(rc, err, "backbone must be")
+    opts = ["--backbone", "timm:resnet10t", "--backbone-weights", str(weights)]
+    rc, stdout, err = run(capsys, *base, *small, *opts)
+    assert rc == 0, err
+    det = load_detector(str(out), "cpu")
+    assert det.config.backbone == "timm:resnet10t" and det.config.backbone_weights == str(weights)
+    assert det.metadata["backbone_sha256"] and det.features.channels == {8: 128, 16: 256}
+
+
 # --------------------------------------------------------------------- inspect
 def test_inspect_writes_hdf5_and_skips_corrupt(capsys, model, mvtec, tmp_path):
     from core.io.export import read_batch
