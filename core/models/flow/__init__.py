@@ -15,8 +15,7 @@ geometry), ``synthetic`` (anomalies), ``detector`` (:class:`FlowDetector`), ``tr
 
 from __future__ import annotations
 
-from core.models.backbone_choice import DEFAULT_BACKBONE
-from core.models.flow.config import FlowConfig, flow_variant
+from core.models.flow.config import FlowConfig, default_backbone, flow_variant
 from core.registry import FitRequest, MethodSpec
 
 
@@ -58,7 +57,7 @@ def make_config(options: dict, kind: str) -> FlowConfig:
 
 
 def describe(config: FlowConfig) -> str:
-    backbone = "" if config.backbone == DEFAULT_BACKBONE else f", {config.backbone} backbone"
+    backbone = "" if default_backbone(config) else f", {config.backbone} backbone"
     return f"normalizing flow ({config.subnet} subnet, ssl weight {config.ssl_weight:g}{backbone})"
 
 

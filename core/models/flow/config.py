@@ -100,9 +100,15 @@ class FlowConfig(_DictMixin):
 
 def flow_variant(config: FlowConfig) -> str:
     """The short tag a flow model is listed, timed and exported under: ``flow-<subnet>``,
-    plus ``-<backbone>`` for a backbone other than the default."""
+    plus ``-<backbone>`` for a backbone other than the default with its shipped weights
+    (export precisions were measured on that one: :data:`core.deploy.choices.MEASURED`)."""
     tag = f"flow-{config.subnet}"
-    return tag if config.backbone == DEFAULT_BACKBONE else f"{tag}-{config.backbone}"
+    return tag if default_backbone(config) else f"{tag}-{config.backbone}"
+
+
+def default_backbone(config: FlowConfig) -> bool:
+    """Whether the flow runs on the default backbone with its shipped weights."""
+    return config.backbone == DEFAULT_BACKBONE and not config.backbone_weights
 
 
 _RANGES = {

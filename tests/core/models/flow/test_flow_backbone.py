@@ -72,6 +72,8 @@ def test_describe_and_variant_name_a_backbone_other_than_the_default():
     other = FlowConfig(backbone="torchvision:resnet18", backbone_weights="r.pth")
     assert SPEC.variant(other) == "flow-conv-torchvision:resnet18"
     assert "torchvision:resnet18 backbone" in SPEC.describe(other)
+    own_lite0 = FlowConfig(backbone_weights="lite0.pth")  # not the shipped weights
+    assert SPEC.variant(own_lite0) == "flow-conv-efficientnet_lite0"
 
 
 def test_local_weights_file_round_trip_and_a_changed_file_is_refused(tmp_path):
