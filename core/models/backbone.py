@@ -377,6 +377,7 @@ __all__ = [
     "SHIPPED",
     "BackboneWeightsError",
     "FeatureExtractor",
+    "check_recorded",
     "classify",
     "efficientnet_lite0_weights_path",
     "imagenet_normalize",

@@ -3,9 +3,10 @@
 Features of a frozen ImageNet backbone (strides 8 and 16; default EfficientNet-Lite0 with
 its shipped weights, or any :func:`core.models.backbone.load_backbone` network from a local
 weights file: ``FlowConfig.backbone`` / ``backbone_weights``) of each standardised image
-at its aspect-keeping working size are mapped by one normalizing flow per scale (FrEIA ``SequenceINN`` of ``AllInOneBlock`` s, as [anomalib] FastFlow) to a standard
-normal.  Training maximises the likelihood of good features and, with ``ssl_weight > 0``,
-pushes the likelihood of synthetic-anomaly positions down (a bounded softplus term).
+at its aspect-keeping working size are mapped by one normalizing flow per scale (FrEIA
+``SequenceINN`` of ``AllInOneBlock`` s, as [anomalib] FastFlow) to a standard normal.
+Training maximises the likelihood of good features and, with ``ssl_weight > 0``, pushes
+the likelihood of synthetic-anomaly positions down (a bounded softplus term).
 The anomaly map is the per-position negative log-likelihood, upsampled and smoothed.
 
 Modules: ``config`` (:class:`FlowConfig`), ``network`` (flows), ``features`` (backbone and
