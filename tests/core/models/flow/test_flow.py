@@ -13,20 +13,9 @@ from core.models.flow import SPEC, FlowConfig
 from core.models.flow.detector import FlowDetector
 from core.models.flow.network import FlowModel, build_flow, position_log_jac
 from core.models.flow.synthetic import synthesize
-from core.registry import FitRequest, method_names, register, unregister
+from core.registry import FitRequest
 
 TINY = FlowConfig(work_area=96, crop_size=64, n_blocks=2, batch_size=4, lr=2e-3, sigma=2.0)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def flow_registered():
-    """Registers the method for checkpoint saving if the registry does not list it yet."""
-    added = "flow" not in method_names()
-    if added:
-        register(SPEC, "core.models.flow")
-    yield
-    if added:
-        unregister("flow")
 
 
 def stripes(rng: np.random.Generator, size: int = 96, vertical: bool = True) -> np.ndarray:

@@ -14,19 +14,9 @@ from core.errors import CheckpointError, ConfigError
 from core.models.backbone import BackboneWeightsError
 from core.models.flow import SPEC, FlowConfig
 from core.models.flow.detector import FlowDetector
-from core.registry import FitRequest, make_config, method_names, register, unregister
+from core.registry import FitRequest, make_config
 
 SMALL = {"work_area": 64, "crop_size": 32, "n_blocks": 1, "batch_size": 2}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def flow_registered():
-    added = "flow" not in method_names()
-    if added:
-        register(SPEC, "core.models.flow")
-    yield
-    if added:
-        unregister("flow")
 
 
 def random_weights(path, seed: int) -> str:
