@@ -1,8 +1,10 @@
 """The trained flow as a :class:`core.types.Detector`.
 
 Anomaly map: each scale's per-position NLL (per dimension, :class:`FlowModel`) upsampled
-(bilinear) to the working size, averaged over the scales, Gaussian-smoothed with
-``sigma`` and resized to the original image size; unbounded, higher is more anomalous.
+(bilinear) to the working size, standardised with that scale's good-image statistics
+(:meth:`FlowModel.map_norm`, set at calibration), averaged over the scales,
+Gaussian-smoothed with ``sigma`` and resized to the original image size; unbounded (0 is a
+typical good pixel, 1 a good image's 99th percentile), higher is more anomalous.
 Image score: the map's maximum (``score="max"``) or the mean of its top
 ``topk_fraction`` pixels (``score="topk"``).
 """
@@ -30,15 +32,29 @@ from core.types import (
 METHOD = "flow"
 
 
-def nll_map(
+def scale_maps(
     out: dict[int, tuple[torch.Tensor, torch.Tensor]], size: tuple[int, int]
+) -> dict[int, torch.Tensor]:
+    """Per-scale NLL maps ``{stride: (B, h, w)}`` -> ``{stride: (B, H, W)}`` upsampled
+    (bilinear) to ``size``."""
+    return {
+        s: F.interpolate(nll[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+        for s, (_z, nll) in out.items()
+    }
+
+
+def nll_map(
+    out: dict[int, tuple[torch.Tensor, torch.Tensor]],
+    size: tuple[int, int],
+    norm: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> torch.Tensor:
-    """Per-scale NLL maps ``{stride: (B, h, w)}`` -> (B, H, W) mean over scales at ``size``."""
-    maps = [
-        F.interpolate(nll[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
-        for _z, nll in out.values()
-    ]
-    return torch.stack(maps).mean(0)
+    """Per-scale NLL maps ``{stride: (B, h, w)}`` -> (B, H, W) float32 at ``size``: the
+    mean over scales of ``(nll - loc) / scale`` with ``norm = {stride: (loc, scale)}``
+    (:meth:`FlowModel.map_norm`), or of the raw NLL when ``norm`` is None."""
+    maps = scale_maps(out, size)
+    if norm is not None:
+        maps = {s: (m - norm[s][0]) / norm[s][1] for s, m in maps.items()}
+    return torch.stack(list(maps.values())).mean(0)
 
 
 def smooth(amap: np.ndarray, sigma: float) -> np.ndarray:
@@ -94,7 +110,7 @@ class FlowDetector(BatchedDetector):
         """Same-size prepared (H, W, 3) uint8 images -> (B, H, W) float32 raw NLL maps."""
         self.model.eval()
         out = self.model(self.features(prepared))
-        return nll_map(out, prepared[0].shape[:2]).float().cpu().numpy()
+        return nll_map(out, prepared[0].shape[:2], self.model.map_norm()).float().cpu().numpy()
 
     def working_size(self, h: int, w: int) -> tuple[int, int]:
         """(H, W) at which the flow sees an (h, w) image (:func:`flow_working_size`)."""
@@ -156,7 +172,7 @@ class FlowDetector(BatchedDetector):
         features = Features(config, dev)
         model = FlowModel(config, features.channels)
         try:
-            model.load_state_dict(state, strict=True)
+            model.load_weights(state)
         except Exception as e:
             raise CheckpointError(f"flow checkpoint does not fit its configuration: {e}") from e
         return cls(config, model, thresholds, metadata, dev, features)

@@ -3,7 +3,8 @@ exported runtime's pre- and post-processing (see :mod:`core.deploy.export`).
 
 Graph: (B, 3, H, W) float32 in [0, 1], the standardised image at its working size ->
 ``anomaly_map`` (B, H, W) float32, the per-position negative log-likelihood of each scale
-(per dimension) upsampled bilinearly to the working size and averaged over the scales
+(per dimension) upsampled bilinearly to the working size, standardised with the scale's
+good-image statistics and averaged over the scales
 (:func:`core.models.flow.detector.nll_map`, not yet smoothed), and ``score`` (B,) float32,
 that map's maximum. The runtime smooths the map with ``sigma``, resizes it to the image
 and scores it with the torch detector's own functions (``score`` rule ``max`` / ``topk``),
@@ -24,7 +25,7 @@ from core.types import Prediction
 
 
 class FlowGraph(nn.Module):
-    """Frozen backbone -> per-scale flows -> the mean NLL map at the input's size."""
+    """Frozen backbone -> per-scale flows -> the fused NLL map at the input's size."""
 
     def __init__(self, extractor: nn.Module, model: nn.Module) -> None:
         super().__init__()
@@ -33,7 +34,7 @@ class FlowGraph(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         from core.models.flow.detector import nll_map
 
-        maps = nll_map(self.model(self.extractor(x)), x.shape[-2:])
+        maps = nll_map(self.model(self.extractor(x)), x.shape[-2:], self.model.map_norm())
         return maps, maps.flatten(1).amax(1)
 
 

@@ -170,6 +170,8 @@ class FlowModel(nn.Module):
         for s in self.stages:
             self.register_buffer(f"mean_{s}", torch.zeros(1, self.channels[s], 1, 1))
             self.register_buffer(f"std_{s}", torch.ones(1, self.channels[s], 1, 1))
+            self.register_buffer(f"map_loc_{s}", torch.zeros(()))
+            self.register_buffer(f"map_scale_{s}", torch.ones(()))
 
     @torch.no_grad()
     def set_statistics(self, feats: dict[int, torch.Tensor]) -> None:
@@ -178,6 +180,31 @@ class FlowModel(nn.Module):
             f = feats[s].float()
             getattr(self, f"mean_{s}").copy_(f.mean((0, 2, 3), keepdim=True))
             getattr(self, f"std_{s}").copy_(f.std((0, 2, 3), keepdim=True).clamp_min(1e-3))
+
+    @torch.no_grad()
+    def set_map_statistics(self, loc: dict[int, float], scale: dict[int, float]) -> None:
+        """Per-scale location / spread of good images' NLL maps (see :meth:`map_norm`)."""
+        for s in self.stages:
+            getattr(self, f"map_loc_{s}").fill_(float(loc[s]))
+            getattr(self, f"map_scale_{s}").fill_(max(float(scale[s]), 1e-6))
+
+    def map_norm(self) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+        """``{stride: (loc, scale)}`` 0-d tensors: each scale's NLL map is standardised as
+        ``(nll - loc) / scale`` before the scales are averaged, so a scale whose good
+        NLL is merely larger or noisier does not dominate the fused map.  ``(0, 1)`` until
+        :meth:`set_map_statistics` (and in checkpoints saved before they existed)."""
+        return {
+            s: (getattr(self, f"map_loc_{s}"), getattr(self, f"map_scale_{s}")) for s in self.stages
+        }
+
+    def load_weights(self, state: dict) -> None:
+        """``load_state_dict`` that accepts a state without the map statistics (saved
+        before they existed: the model keeps (0, 1), the plain mean over scales it was
+        calibrated with); raises ``RuntimeError`` for any other missing or unexpected key."""
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.startswith("map_")]
+        if missing or unexpected:
+            raise RuntimeError(f"missing keys {missing}, unexpected keys {unexpected}")
 
     def normalise(self, s: int, f: torch.Tensor) -> torch.Tensor:
         return (f.float() - getattr(self, f"mean_{s}")) / getattr(self, f"std_{s}")

@@ -37,7 +37,7 @@ from core.io.files import utc_timestamp
 from core.models.backbone import check_recorded, weights_record
 from core.models.batching import check_image as _check_image
 from core.models.flow.config import FlowConfig, flow_variant
-from core.models.flow.detector import FlowDetector, image_score, nll_map, smooth
+from core.models.flow.detector import FlowDetector, image_score, nll_map, scale_maps, smooth
 from core.models.flow.features import Features, prepare
 from core.models.flow.network import FlowModel
 from core.models.flow.synthetic import anomalous_cells, anomalous_crop, feature_mask
@@ -124,11 +124,31 @@ def flow_losses(out, n_clean: int, masks: Sequence[np.ndarray], config: FlowConf
     return {k: parts[k] for k in loss_names(config)}
 
 
+@torch.no_grad()
+def set_map_statistics(det: FlowDetector, good: Sequence[np.ndarray]) -> None:
+    """Standardise each scale's map on good images: location = median of their smoothed
+    per-scale NLL pixels, scale = 99th percentile minus median (:meth:`FlowModel.map_norm`)."""
+    model = det.model.eval()
+    pixels: dict[int, list[np.ndarray]] = {s: [] for s in model.stages}
+    for img in good:
+        p = prepare(img, det.config)
+        for s, m in scale_maps(model(det.features([p])), p.shape[:2]).items():
+            pixels[s].append(smooth(m[0].float().cpu().numpy(), det.config.sigma).ravel())
+    loc, scale = {}, {}
+    for s, parts in pixels.items():
+        v = np.concatenate(parts)
+        loc[s] = float(np.median(v))
+        scale[s] = float(np.percentile(v, 99)) - loc[s]
+    model.set_map_statistics(loc, scale)
+
+
 def calibrate(det: FlowDetector, good: Sequence[np.ndarray], note: str) -> Thresholds:
-    """Image threshold calibrated on the good images' scores (``core.evaluate.thresholds.
-    calibrate_from_good``), pixel threshold = 99.9th percentile of their map pixels."""
+    """Standardise the scales' maps on the good images (:func:`set_map_statistics`), then
+    the image threshold from their scores (``core.evaluate.thresholds.calibrate_from_good``)
+    and the pixel threshold = 99.9th percentile of their map pixels."""
     from core.evaluate.thresholds import calibrate_from_good, pixel_from_good_maps
 
+    set_map_statistics(det, good)
     preds = det.predict(list(good))
     img = calibrate_from_good([p.score for p in preds])
     px = pixel_from_good_maps([p.anomaly_map for p in preds], 99.9)
@@ -192,7 +212,7 @@ def fit_flow(
     if request.resume:
         state = load_checkpoint(request.out_path)
         check_recorded(config.backbone_weights, state.get("metadata") or {})
-        model.load_state_dict(state["state_dict"])
+        model.load_weights(state["state_dict"])
         if state.get("optimizer"):
             opt.load_state_dict(state["optimizer"])
         step = int(state.get("step", 0))

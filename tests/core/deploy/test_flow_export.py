@@ -104,6 +104,9 @@ class _BakedStatistics(torch.nn.Module):
         baked = {s: torch.from_numpy(f.detach().numpy().copy()) for s, f in feats.items()}
         return self.model(baked)
 
+    def map_norm(self):
+        return self.model.map_norm()
+
 
 def test_unfaithful_flow_graph_is_refused(flow_detector, tmp_path, monkeypatch):
     from core.models.flow import export as flow_export

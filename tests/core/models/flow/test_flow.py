@@ -201,4 +201,57 @@ def test_without_the_synthetic_term_only_the_trained_terms_are_reported(tmp_path
 
 def test_model_state_has_no_backbone():
     model = FlowModel(TINY, {8: 40, 16: 112})
-    assert all(k.startswith(("flows.", "mean_", "std_")) for k in model.state_dict())
+    assert all(k.startswith(("flows.", "mean_", "std_", "map_")) for k in model.state_dict())
+
+
+def test_each_scale_is_standardised_on_the_calibration_images(trained):
+    from core.models.flow.detector import scale_maps, smooth
+    from core.models.flow.features import prepare
+    from core.models.flow.train import set_map_statistics
+
+    det = trained[0]
+    norm = det.model.map_norm()
+    assert set(norm) == {8, 16}
+    assert all(
+        float(scale) > 0 and (float(loc), float(scale)) != (0.0, 1.0)
+        for loc, scale in norm.values()
+    )
+    rng = np.random.default_rng(11)
+    good = [stripes(rng) for _ in range(3)]
+    set_map_statistics(det, good)
+    with torch.no_grad():
+        per_scale = {s: [] for s in norm}
+        for img in good:
+            p = prepare(img, det.config)
+            for s, m in scale_maps(det.model(det.features([p])), p.shape[:2]).items():
+                per_scale[s].append(smooth(m[0].numpy(), det.config.sigma).ravel())
+    for s, (loc, scale) in det.model.map_norm().items():
+        z = (np.concatenate(per_scale[s]) - float(loc)) / float(scale)
+        assert np.median(z) == pytest.approx(0.0, abs=1e-5)
+        assert np.percentile(z, 99) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_fused_map_averages_the_standardised_scales():
+    from core.models.flow.detector import nll_map
+
+    coarse = torch.full((1, 2, 2), 100.0)  # a scale whose good NLL is simply larger
+    fine = torch.zeros((1, 4, 4))
+    fine[0, 1, 1] = 8.0
+    out = {8: (None, fine), 16: (None, coarse)}
+    norm = {8: (torch.tensor(0.0), torch.tensor(2.0)), 16: (torch.tensor(100.0), torch.tensor(5.0))}
+    fused = nll_map(out, (4, 4), norm)
+    assert fused.shape == (1, 4, 4)
+    assert float(fused[0, 1, 1]) == pytest.approx(2.0)  # (8 / 2 + 0) / 2
+    assert float(nll_map(out, (4, 4))[0, 0, 0]) == pytest.approx(50.0)  # raw mean
+
+
+def test_checkpoint_without_map_statistics_keeps_the_plain_mean(trained):
+    det = trained[0]
+    payload = det.payload()
+    payload["state_dict"] = {
+        k: v for k, v in payload["state_dict"].items() if not k.startswith("map_")
+    }
+    old = FlowDetector.from_checkpoint(payload, device="cpu")
+    assert all((float(a), float(b)) == (0.0, 1.0) for a, b in old.model.map_norm().values())
+    img = stripes(np.random.default_rng(2))
+    assert np.isfinite(old.predict([img])[0].score)
