@@ -11,7 +11,8 @@ backbone features are computed once per backbone and feature geometry (stages, w
 enlarge)
 and reused by every variant that shares it, so only the flows run per variant.  Each
 variant's maps are scored with several smoothing sigmas and image-score rules (max,
-top 1 %, top 0.1 %) from the same raw maps.  Thresholds are calibrated on 20 held-out
+top 1 %, top 0.1 %) from the same raw maps (the detector's standardised scale fusion;
+``plain_mean_*``: the scales' raw NLL averaged instead, at the config's sigma and score).  Thresholds are calibrated on 20 held-out
 good images (as ``fit_flow`` does).  One JSON line per variant (also appended to
 ``--out``).  For screening: the test split is subsampled with ``--test-every``.
 """
@@ -103,12 +104,23 @@ def main() -> None:
                     feats.append(det.features([prepare(im, config)]))
             cache[key] = feats
         with torch.no_grad():
-            raws = []
+            raws, plain = [], []
             for im, f in zip(test, cache[key], strict=True):
                 p = prepare(im, config)
-                raws.append(nll_map(det.model(f), p.shape[:2])[0].numpy())
+                out = det.model(f)
+                raws.append(nll_map(out, p.shape[:2], det.model.map_norm())[0].numpy())
+                plain.append(nll_map(out, p.shape[:2])[0].numpy())
         eval_s = time.perf_counter() - t1
         res: dict = {}
+        # the scales' raw NLL averaged without standardisation (the fusion before it)
+        maps = [
+            to_original(smooth(r, config.sigma), im.shape[:2])
+            for r, im in zip(plain, test, strict=True)
+        ]
+        res["plain_mean_image"] = round(
+            image_auroc(labels, [image_score(m, config) for m in maps]), 4
+        )
+        res["plain_mean_pixel"] = round(pixel_auroc([m > 0 for m in masks], maps), 4)
         best = None
         for sigma in SIGMAS:
             maps = [
