@@ -36,10 +36,12 @@ from core.types import (
 
 #: Seconds per batch-8 training step by (preset, device kind), used when the
 #: project has no finished run to learn from.  CPU figures: docs/benchmarks.md on
-#: this project's 2-core machine (compact 3.8-6.3 steps/s, paper 68 s/step);
+#: this project's 2-core machine (compact 3.8-6.3 steps/s, paper 68 s/step; the flow
+#: 0.108 s/step over a 15-minute run, docs/flow.md);
 #: CUDA figures: rough, for a current data-centre GPU.
 DEFAULT_S_PER_STEP = {
     ("compact", "cpu"): 0.2,
+    ("flow-conv", "cpu"): 0.11,
     ("paper", "cpu"): 70.0,
     ("compact", "cuda"): 0.02,
     ("paper", "cuda"): 0.15,

@@ -240,6 +240,7 @@ def test_estimates():
     assert tr.estimate_seconds("draem", "compact", "cpu", cfg, 100) == pytest.approx(
         1000 * tr.DEFAULT_S_PER_STEP[("compact", "cpu")]
     )
+    assert tr.estimate_seconds("flow", "flow-conv", "cpu", cfg, 100) == pytest.approx(110.0)
     assert tr.estimate_seconds("draem", "compact", "cpu", cfg, 100, [(50.0, 100)]) == pytest.approx(
         500.0
     )
