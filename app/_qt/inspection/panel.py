@@ -27,13 +27,14 @@ from app._qt.inspection.runtime_bar import RuntimeBar
 from app._qt.inspection.session import InspectionSession
 from app._qt.inspection.table import BatchList
 from app._qt.inspection.viewer_pane import ViewerPane
+from app._qt.widgets.common import FileDrop
 from app.components.inspection.items import LABEL_DEFECT, LABEL_OK, UNLABELLED
 from app.components.inspection.model import InspectionState
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff);;All files (*)"
 
 
-class InspectionPanel(QWidget):
+class InspectionPanel(FileDrop, QWidget):
     """Inspection, labelling and export of a batch (inspect, label, export).
 
     Public API used by the main window: :meth:`set_detector`, :meth:`add_paths`,
@@ -291,24 +292,6 @@ class InspectionPanel(QWidget):
         path, _ = QFileDialog.getSaveFileName(self, "Export batch", "inspection.h5", "HDF5 (*.h5)")
         if path:
             self.export_to(path, selection_only)
-
-    @staticmethod
-    def _local_paths(mime) -> list[str]:
-        return [u.toLocalFile() for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
-
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt naming
-        if self._local_paths(event.mimeData()):
-            event.acceptProposedAction()
-
-    def dragMoveEvent(self, event) -> None:  # noqa: N802 - Qt naming
-        if self._local_paths(event.mimeData()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:  # noqa: N802 - Qt naming
-        paths = self._local_paths(event.mimeData())
-        if paths:
-            event.acceptProposedAction()
-            self.add_paths(paths)
 
 
 __all__ = ["InspectionPanel"]

@@ -243,3 +243,28 @@ class MessageList(QListWidget):
             item.setForeground(QColor(*FAIL_RGB))
             self.addItem(item)
         self.setVisible(bool(rows))
+
+
+class FileDrop:
+    """Mixin for a widget that takes local files dropped on it: accepts the drag when it
+    carries at least one local file and passes the dropped files' paths to the widget's
+    ``add_paths(paths: list[str])``.  The widget calls ``setAcceptDrops(True)``."""
+
+    @staticmethod
+    def dropped_paths(mime) -> list[str]:
+        """Local file paths of a ``QMimeData`` (URLs that are not local files are left out)."""
+        return [u.toLocalFile() for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if self.dropped_paths(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    dragMoveEvent = dragEnterEvent  # noqa: N815 - Qt override
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt override
+        paths = self.dropped_paths(event.mimeData())
+        if paths:
+            event.acceptProposedAction()
+            self.add_paths(paths)

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from app._qt.project_qt import ProjectAdapter
 from app._qt.settings import Settings
-from app._qt.widgets.common import SPACING, MessageList, button
+from app._qt.widgets.common import SPACING, FileDrop, MessageList, button
 from app._qt.widgets.thumbnails import PATH_ROLE, ThumbnailModel
 from app._qt.workers import Task
 from app.components.imagescan import (
@@ -43,7 +43,7 @@ from core.data.kind import SAMPLE
 from core.types import FailedImage
 
 
-class GoodImagesPage(QWidget):
+class GoodImagesPage(FileDrop, QWidget):
     """The 'Good images' workflow page. Emits ``status_message`` for the status bar."""
 
     status_message = Signal(str)
@@ -179,21 +179,6 @@ class GoodImagesPage(QWidget):
         if project is not None and failed:
             n = project.remove_good_images(failed)
             self.status_message.emit(f"Removed {n} unreadable file(s)")
-
-    # ----------------------------------------------------------------- drag and drop
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    dragMoveEvent = dragEnterEvent  # noqa: N815 - Qt override
-
-    def dropEvent(self, event) -> None:  # noqa: N802 - Qt override
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
-            event.acceptProposedAction()
-            self.add_paths(paths)
 
     # ----------------------------------------------------------------- binding
     def _on_project_replaced(self, project) -> None:
