@@ -185,6 +185,38 @@ def make_config(method: str, options: dict, kind: str = "cpu") -> Any:
     return spec.make_config(given, kind)
 
 
+def data_config(
+    method: str, options: dict, kind: str, sizes: Sequence[tuple[int, int]]
+) -> tuple[Any, str]:
+    """:func:`make_config`, with the working area fitted to the good images' ``sizes``
+    ((h, w) pairs) when ``options`` set none and the method's variant takes one.
+
+    Returns ``(config, note)``: ``note`` says why the area differs from the method's
+    default (empty when it does not).  See :func:`core.data.geometry.data_work_area`.
+    """
+    from core.data.geometry import MIN_SCALE, data_work_area
+
+    config = make_config(method, options, kind)
+    if options.get("work_area") is not None or "work_area" not in get_method(method).options:
+        return config, ""
+    default = int(config.work_area)
+    area = data_work_area(sizes, default)
+    if area == default:
+        return config, ""
+    try:
+        fitted = make_config(method, {**options, "work_area": area}, kind)
+    except ConfigError:  # a variant that scales every image to one size
+        return config, ""
+    h, w = sorted(sizes, key=lambda s: s[0] * s[1])[len(sizes) // 2]
+    scale = min(1.0, default / (h * w) ** 0.5)
+    note = (
+        f"working area {area} px (the good images are about {w}x{h}; the default {default} "
+        f"would scale them to {scale:.2f}, below {MIN_SCALE}, where defects a few pixels "
+        f"wide lose their contrast; a smaller area is faster)"
+    )
+    return fitted, note
+
+
 def register(spec: MethodSpec, module: str) -> None:
     """Register a method at run time (plug-ins and tests); ``module`` holds ``SPEC``."""
     _SPECS[spec.name] = module
@@ -259,6 +291,7 @@ def load_detector(path: str | os.PathLike, device: str = "auto") -> Detector:
 __all__ = [
     "FitRequest",
     "all_options",
+    "data_config",
     "make_config",
     "MethodSpec",
     "detector_from_payload",

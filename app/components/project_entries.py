@@ -7,13 +7,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.config import TrainConfig
 from core.errors import ConfigError
 from core.models.backbone_choice import needs_weights_file
-from core.registry import get_method, make_config, method_names
+from core.registry import data_config, get_method, method_names
 
 BUDGET_KINDS = ("steps", "epochs", "minutes")
 #: the working areas (side of the square of equal area, pixels) the training page offers
@@ -71,33 +72,48 @@ class TrainingSettings:
         if self.work_area is not None and not lo <= self.work_area <= hi:
             raise ConfigError(f"the working area must be {lo}-{hi} px, got {self.work_area}")
 
-    def method_config(self, kind: str) -> Any:
+    def method_config(self, kind: str, sizes: Sequence[tuple[int, int]] = ()) -> Any:
         """The method's core config for a device kind (raises ``ConfigError`` when it cannot work).
 
         The settings are offered to the method as run options; it takes the ones it knows.
         The working area goes only where the chosen variant takes it
-        (:meth:`work_area_default`; the page shows it disabled elsewhere).
+        (:meth:`work_area_default`; the page shows it disabled elsewhere); unset, it is
+        fitted to the good images' ``sizes`` ((h, w) pairs,
+        :func:`core.registry.data_config`).
         """
-        area = self.work_area if self.work_area_default(kind) is not None else None
-        return self._config(kind, area)
+        return self.fitted_config(kind, sizes)[0]
 
-    def work_area_default(self, kind: str) -> int | None:
-        """The working area the chosen method uses for a device kind when none is set, or
-        None when it takes none: no ``work_area`` run option, or a variant (preset) that
-        refuses one (e.g. one that scales every image to a fixed size)."""
+    def fitted_config(self, kind: str, sizes: Sequence[tuple[int, int]] = ()) -> tuple[Any, str]:
+        """:meth:`method_config` and the note saying why its working area is not the
+        method's default (empty when it is, or when the user set the area)."""
+        area = self.work_area if self.work_area_default(kind) is not None else None
+        return self._config(kind, area, sizes=sizes)
+
+    def work_area_default(self, kind: str, sizes: Sequence[tuple[int, int]] = ()) -> int | None:
+        """The working area the chosen method uses for a device kind and good images of
+        ``sizes`` when none is set, or None when it takes none: no ``work_area`` run
+        option, or a variant (preset) that refuses one (e.g. one that scales every image
+        to a fixed size)."""
         if "work_area" not in get_method(self.method).options:
             return None
         try:  # whatever the backbone (its weights file may not be chosen yet)
-            value = int(self._config(kind, None, backbone=False).work_area)
+            value = int(self._config(kind, None, backbone=False, sizes=sizes)[0].work_area)
             self._config(kind, value, backbone=False)  # the chosen variant takes it
         except (ConfigError, AttributeError, TypeError, ValueError):
             return None
         return value
 
-    def _config(self, kind: str, work_area: int | None, backbone: bool = True) -> Any:
-        """The config from the offered run options; ``backbone=False`` leaves the backbone
-        at the method's default.  A weights file goes only with a backbone that needs one
-        (the page keeps the file of an earlier choice)."""
+    def _config(
+        self,
+        kind: str,
+        work_area: int | None,
+        backbone: bool = True,
+        sizes: Sequence[tuple[int, int]] = (),
+    ) -> tuple[Any, str]:
+        """The config from the offered run options and its working-area note;
+        ``backbone=False`` leaves the backbone at the method's default.  A weights file
+        goes only with a backbone that needs one (the page keeps the file of an earlier
+        choice)."""
         spec = get_method(self.method)
         own_file = backbone and needs_weights_file(self.backbone)
         offered = {
@@ -106,8 +122,8 @@ class TrainingSettings:
             "backbone_weights": (self.backbone_weights or None) if own_file else None,
             "work_area": work_area,
         }
-        return make_config(
-            self.method, {k: v for k, v in offered.items() if k in spec.options}, kind
+        return data_config(
+            self.method, {k: v for k, v in offered.items() if k in spec.options}, kind, sizes
         )
 
     def to_train_config(self, **overrides: Any) -> TrainConfig:

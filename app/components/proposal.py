@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from app.components.imagescan import ImageInfo
 from app.components.project import TrainingSettings
 from core.data.kind import SAMPLE, DataKind, kind_from_votes
+from core.errors import ConfigError
 from core.registry import get_method, propose_method
 
 
@@ -27,11 +28,14 @@ class Proposal:
         method: the registered method's name.
         kind: what the sampled good images look like.
         measured: why this method, in figures (the method's ``proposed_for`` text).
+        sizes: (h, w) of the sampled good images (the working area is fitted to them,
+            :func:`core.registry.data_config`).
     """
 
     method: str
     kind: DataKind
     measured: str
+    sizes: tuple[tuple[int, int], ...] = ()
 
     def text(self, chosen: str | None = None) -> str:
         """Rich text for a label: the proposal, the data's facts and the measured reason;
@@ -54,7 +58,20 @@ def propose(infos: Sequence[ImageInfo], n: int = SAMPLE) -> Proposal | None:
         return None
     kind = kind_from_votes([bool(i.object_like) for i in voted], [i.gray for i in voted])
     method, measured = propose_method(kind.kind)
-    return Proposal(method, kind, measured)
+    return Proposal(method, kind, measured, tuple((i.height, i.width) for i in voted))
+
+
+def page_text(proposal: Proposal | None, settings: TrainingSettings, kind: str) -> str:
+    """Rich text for the training page: the proposal (empty without one) and, where the
+    working area was fitted to the good images, why (device kind ``kind``)."""
+    if proposal is None:
+        return ""
+    try:
+        _config, note = settings.fitted_config(kind, proposal.sizes)
+    except ConfigError:
+        note = ""
+    text = proposal.text(settings.method)
+    return text + (f"<br>{html.escape(note[0].upper() + note[1:])}." if note else "")
 
 
 def follow(settings: TrainingSettings, proposal: Proposal | None) -> TrainingSettings:
@@ -64,4 +81,4 @@ def follow(settings: TrainingSettings, proposal: Proposal | None) -> TrainingSet
     return replace(settings, method=proposal.method)
 
 
-__all__ = ["Proposal", "follow", "propose"]
+__all__ = ["Proposal", "follow", "page_text", "propose"]

@@ -23,7 +23,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from core.device import device_kind, resolve_device
     from core.io.checkpoint import file_sha256
     from core.io.outputs import CHECKPOINT, check_output_file
-    from core.registry import FitRequest, fit_detector, get_method, make_config
+    from core.registry import FitRequest, data_config, fit_detector, get_method, make_config
 
     support.check_out_folder(args.out)
     check_output_file(
@@ -44,6 +44,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         loaded = support.load_good_images(args.data, stop)
         images = [img for _, img in loaded]
         training_report.proposal_note(images, args.method)
+        config, area_note = data_config(
+            args.method, options, device_kind(device), [im.shape[:2] for im in images]
+        )
+        if area_note:
+            print(f"note: {area_note}; --work-area sets it", flush=True)
         if spec.trains:
             from core.data.images import split_held_out
 

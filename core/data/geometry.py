@@ -25,12 +25,27 @@ import numpy as np
 
 from core.config import ModelConfig
 
-__all__ = ["random_crop", "standardise", "to_original", "to_working", "working_size"]
+__all__ = [
+    "data_work_area",
+    "random_crop",
+    "standardise",
+    "to_original",
+    "to_working",
+    "working_size",
+]
 
 #: :func:`standardise` target: mean and standard deviation in grey levels
 STD_MEAN, STD_SCALE = 128.0, 40.0
 
 STRIDE = 16  # the compact encoder's coarsest stride: working sides are multiples of it
+
+#: :func:`data_work_area`: the smallest scale a method's default working area may bring
+#: the good images to.  Below it a defect a few pixels wide loses a third of its contrast
+#: and both methods lose 0.05-0.11 image AUROC on 1-2 px cracks (docs/experiments.md,
+#: working area and thin defects).
+MIN_SCALE = 0.5
+#: the largest working area :func:`data_work_area` sets (inference time grows with it)
+MAX_WORK_AREA = 640
 
 
 def working_size(h: int, w: int, config: ModelConfig) -> tuple[int, int]:
@@ -62,6 +77,22 @@ def scaled_size(h: int, w: int, side: float, multiple: int, *, enlarge: bool) ->
         max(2 * multiple, int(round(h * s / multiple)) * multiple),
         max(2 * multiple, int(round(w * s / multiple)) * multiple),
     )
+
+
+def data_work_area(sizes, default: int) -> int:
+    """The working area for good images of ``sizes`` ((h, w) pairs) when none is set.
+
+    ``default`` (the method's) unless it scales the median image below ``MIN_SCALE``;
+    then the area that keeps ``MIN_SCALE``, rounded up to a multiple of 32, at most
+    ``MAX_WORK_AREA`` and never below ``default``.  Small images (used at their native
+    size) keep the default.  Examples with ``default=320``: 300x250 images -> 320,
+    1250x500 -> 416, 1024x1024 -> 512, 4096x4096 -> 640.
+    """
+    sides = [math.sqrt(int(h) * int(w)) for h, w in sizes]
+    if not sides:
+        return int(default)
+    needed = MIN_SCALE * float(np.median(sides))
+    return int(max(default, min(MAX_WORK_AREA, math.ceil(needed / 32) * 32)))
 
 
 def resize_to(image: np.ndarray, size: tuple[int, int], *, both_sides: bool = False) -> np.ndarray:

@@ -172,3 +172,28 @@ def test_work_area_is_a_run_option_of_the_methods_that_keep_the_aspect_ratio():
         make_config("patchcore", {"work_area": 448})
     with pytest.raises(ConfigError, match="work_area"):
         make_config("draem", {"work_area": 20}, "cpu")
+
+
+def test_the_working_area_keeps_large_good_images_at_half_scale_or_more():
+    from core.data.geometry import MAX_WORK_AREA, data_work_area
+    from core.registry import data_config
+
+    assert data_work_area([(300, 250)] * 5, 320) == 320  # used at native size
+    assert data_work_area([(1250, 500)] * 5, 320) == 416  # sqrt(1250 * 500) / 2 -> 416
+    assert data_work_area([(1250, 500)] * 5, 256) == 416
+    assert data_work_area([(1024, 1024), (1250, 500), (200, 200)], 320) == 416  # the median
+    assert data_work_area([(8000, 8000)], 320) == MAX_WORK_AREA
+    assert data_work_area([], 256) == 256
+    long_parts = [(1250, 500)] * 3
+    cfg, note = data_config("flow", {}, "cpu", long_parts)
+    assert cfg.work_area == 416 and "500x1250" in note and "0.32" in note
+    cfg, note = data_config("draem", {}, "cpu", long_parts)
+    assert (cfg.preset, cfg.work_area) == ("compact", 416) and "0.40" in note
+    cfg, note = data_config("flow", {}, "cpu", [(256, 256)] * 3)
+    assert cfg.work_area == 256 and note == ""
+    cfg, note = data_config("draem", {"work_area": 320}, "cpu", long_parts)  # the user's
+    assert cfg.work_area == 320 and note == ""
+    cfg, note = data_config("draem", {"preset": "paper"}, "cpu", long_parts)  # fixed size
+    assert cfg.preset == "paper" and note == ""
+    cfg, note = data_config("patchcore", {}, "cpu", long_parts)
+    assert not hasattr(cfg, "work_area") and note == ""

@@ -21,7 +21,7 @@ from app._qt.widgets.training_monitor import LossPlot, PreviewStrip, describe_pr
 from app._qt.workers import Task
 from app.components import training as tr
 from app.components.project import ModelEntry, TrainingSettings
-from app.components.proposal import Proposal, follow
+from app.components.proposal import Proposal, follow, page_text
 from core.errors import ConfigError
 from core.registry import get_method, method_names
 from core.types import TrainProgress
@@ -80,7 +80,11 @@ class TrainingPage(QWidget):
     # ----------------------------------------------------------------- binding
     def resolve_method(self, s: TrainingSettings) -> tuple[str, Any]:
         """Training settings -> (method, its config) as a run on this machine would use."""
-        return s.method, s.method_config(tr.device_kind(s.device, self.devices))
+        return s.method, s.method_config(tr.device_kind(s.device, self.devices), self._sizes())
+
+    def _sizes(self) -> tuple[tuple[int, int], ...]:
+        """(h, w) of the sampled good images (from the proposal), for the working area."""
+        return self._proposal.sizes if self._proposal is not None else ()
 
     def set_proposal(self, proposal: Proposal | None) -> None:
         """The method proposed for the project's good images: selected unless the user
@@ -97,7 +101,8 @@ class TrainingPage(QWidget):
         s = p.training if p is not None else TrainingSettings()
         self.controls.load(s)
         proposal = self._proposal if p is not None else None
-        self.controls.show_proposal("" if proposal is None else proposal.text(s.method))
+        kind = tr.device_kind(s.device, self.devices)
+        self.controls.show_proposal(page_text(proposal, s, kind))
         self._refresh()
 
     def _controls_changed(self) -> None:
@@ -130,7 +135,9 @@ class TrainingPage(QWidget):
             can_resume=can_resume,
             options=get_method(s.method).options,
             trains=get_method(s.method).trains,
-            work_area_default=s.work_area_default(tr.device_kind(s.device, self.devices)),
+            work_area_default=s.work_area_default(
+                tr.device_kind(s.device, self.devices), self._sizes()
+            ),
         )
         if not running:
             self.expected = self._expected_text(s, n)
@@ -142,7 +149,7 @@ class TrainingPage(QWidget):
         device = tr.device_kind(s.device, self.devices)
         spec = get_method(s.method)
         try:  # the method's variant (DRAEM: its preset) as a run here would use it
-            variant = spec.variant(s.method_config(device))
+            variant = spec.variant(s.method_config(device, self._sizes()))
         except ConfigError:
             variant = spec.variant(spec.default_config(device))
         p = self.adapter.project
@@ -176,7 +183,7 @@ class TrainingPage(QWidget):
             name = p.new_model_name(s.method)
             out = str(p.models_dir / f"{name}.ckpt")
         try:
-            config = s.method_config(device)
+            config = s.method_config(device, self._sizes())
             job = tr.TrainJob(
                 s.method,
                 tuple(str(x) for x in p.good_image_paths()),

@@ -168,3 +168,15 @@ def test_working_area_goes_only_where_the_method_takes_it():
     assert paper.method_config("cpu").preset == "paper"  # built without it, not refused
     pc = TrainingSettings(method="patchcore", work_area=448)
     assert pc.work_area_default("cpu") is None and not hasattr(pc.method_config("cpu"), "work_area")
+
+
+def test_an_unset_working_area_follows_the_good_images():
+    long_parts = [(1250, 500)] * 4
+    s = TrainingSettings(method="flow")
+    assert s.work_area_default("cpu", long_parts) == 416
+    assert s.method_config("cpu", long_parts).work_area == 416
+    assert "0.32" in s.fitted_config("cpu", long_parts)[1]
+    assert s.method_config("cpu").work_area == 256  # sizes unknown: the method's default
+    mine = TrainingSettings(method="flow", work_area=256)
+    assert mine.method_config("cpu", long_parts).work_area == 256  # the user's setting wins
+    assert mine.fitted_config("cpu", long_parts)[1] == ""
