@@ -88,3 +88,14 @@ def test_another_project_drops_the_last_proposal(qtbot, window, tmp_path):
     assert window.good_page.proposal is None
     assert not window.training_page.controls.proposal.isVisibleTo(window.training_page)
     assert window.adapter.project.training.method == get_method("draem").name
+
+
+def test_long_parts_get_a_larger_working_area_and_say_why(qtbot, window, tmp_path):
+    rng = np.random.default_rng(4)
+    long_parts = [cv2.resize(texture_image(rng), (500, 1250)) for _ in range(3)]  # H 1250
+    _add_and_wait(qtbot, window, _write(tmp_path / "good", long_parts))
+    page, project = window.training_page, window.adapter.project
+    assert "Working area 416 px" in page.controls.proposal.text()
+    assert page.controls.work_area.value() == 416
+    assert project.training.work_area is None  # not the user's: it follows the images
+    assert page.resolve_method(project.training)[1].work_area == 416
