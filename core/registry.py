@@ -210,9 +210,9 @@ def data_config(
     h, w = sorted(sizes, key=lambda s: s[0] * s[1])[len(sizes) // 2]
     scale = min(1.0, default / (h * w) ** 0.5)
     note = (
-        f"working area {area} px (the good images are about {w}x{h}; the default {default} "
-        f"would scale them to {scale:.2f}, below {MIN_SCALE}, where defects a few pixels "
-        f"wide lose their contrast; a smaller area is faster)"
+        f"working area {area} px (the good images are about {w} x {h} px, width x height; "
+        f"the default {default} would scale them to {scale:.2f}, below {MIN_SCALE}, where "
+        f"defects a few pixels wide lose their contrast; a smaller area is faster)"
     )
     return fitted, note
 

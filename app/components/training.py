@@ -53,7 +53,8 @@ DEFAULT_S_PER_IMAGE = {("patchcore", "cpu"): 0.35, ("patchcore", "cuda"): 0.03}
 #: what a larger working area buys and costs, measured (docs/experiments.md)
 WORK_AREA_TIP = (
     "Images are scaled, aspect ratio kept, to at most this area ({v} x {v} pixels); "
-    "the method's default is {d}. A larger area keeps hairline defects on large images: "
+    "unset, it is {d} (the method's default, raised for large good images so that they "
+    "keep at least half their scale). A larger area keeps hairline defects on large images: "
     "on 1250 x 500 parts with 1-2 px cracks the compact DRÆM reached 0.964 image AUROC at "
     "448 vs 0.915 at 320, but took 124 vs 81 ms per image (docs/experiments.md)."
 )

@@ -186,7 +186,7 @@ def test_the_working_area_keeps_large_good_images_at_half_scale_or_more():
     assert data_work_area([], 256) == 256
     long_parts = [(1250, 500)] * 3
     cfg, note = data_config("flow", {}, "cpu", long_parts)
-    assert cfg.work_area == 416 and "500x1250" in note and "0.32" in note
+    assert cfg.work_area == 416 and "500 x 1250 px" in note and "0.32" in note
     cfg, note = data_config("draem", {}, "cpu", long_parts)
     assert (cfg.preset, cfg.work_area) == ("compact", 416) and "0.40" in note
     cfg, note = data_config("flow", {}, "cpu", [(256, 256)] * 3)
