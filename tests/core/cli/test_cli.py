@@ -218,6 +218,26 @@ def test_train_flow_with_a_local_backbone_file(capsys, mvtec, tmp_path):
     assert det.metadata["backbone_sha256"] and det.features.channels == {8: 128, 16: 256}
 
 
+def test_train_fits_the_working_area_to_large_good_images(capsys, tmp_path):
+    """Unset, the working area keeps large good images at half scale or more, and says so."""
+    from core.registry import load_detector
+
+    rng = np.random.default_rng(0)
+    good = tmp_path / "long"
+    good.mkdir()
+    for i in range(3):  # 1024 x 640 (H x W): half of sqrt(h * w) = 405 -> 416 > 256
+        cv2.imwrite(str(good / f"g{i}.png"), rng.integers(90, 160, (1024, 640), dtype=np.uint8))
+    base = ["train", "--method", "flow", "--data", str(good), "--steps", "1", "--device", "cpu"]
+    rc, stdout, err = run(capsys, *base, "--out", str(tmp_path / "auto.pt"))
+    assert rc == 0, err
+    assert "note: working area 416 px" in stdout and "640 x 1024 px" in stdout
+    assert load_detector(str(tmp_path / "auto.pt"), "cpu").config.work_area == 416
+    rc, stdout, err = run(capsys, *base, "--out", str(tmp_path / "own.pt"), "--work-area", "256")
+    assert rc == 0, err
+    assert "note: working area" not in stdout  # the user's area is kept
+    assert load_detector(str(tmp_path / "own.pt"), "cpu").config.work_area == 256
+
+
 # --------------------------------------------------------------------- inspect
 def test_inspect_writes_hdf5_and_skips_corrupt(capsys, model, mvtec, tmp_path):
     from core.io.export import read_batch
