@@ -28,7 +28,8 @@ Usage (wrap in ``flock /tmp/cpu.lock nice -n 5`` on a shared machine)::
    left after the image is scaled there (its known darkening over the surface's fine
    detail, both scaled as the detectors scale images).
 
-Prints one JSON line per run, then a markdown table.  No tiling path exists in ``core``:
+Prints one JSON line per run (with the false alarms and escapes at the threshold training
+stored), then a markdown table.  No tiling path exists in ``core``:
 both models are fully convolutional, so whole-image inference at a larger working area
 is what tiling the image at that resolution would compute (apart from the tiles' borders).
 """
@@ -191,6 +192,7 @@ def run_one(method: str, area: int, cat, images, args, tmp: Path) -> dict:
     from core.data.images import load_image
     from core.evaluate.inspect import evaluate_mvtec
     from core.evaluate.metrics import image_auroc_per_type, pixel_auroc
+    from core.evaluate.operating_point import operating_point
     from core.registry import FitRequest, fit_detector, get_method
 
     load_before = os.getloadavg()[0]
@@ -223,6 +225,7 @@ def run_one(method: str, area: int, cat, images, args, tmp: Path) -> dict:
     ms = _speed(det, load_image(probe), args.repeats)
     torch.set_num_threads(args.train_threads)
     ev = res.evaluation
+    op = operating_point(res.labels, scores, det.thresholds.image, list(types))
     return {
         "method": method,
         "variant": get_method(method).variant(det.config),
@@ -237,6 +240,9 @@ def run_one(method: str, area: int, cat, images, args, tmp: Path) -> dict:
         "aupro": round(ev.aupro, 4),
         "image_auroc_per_type": {k: round(v, 3) for k, v in per_type.items()},
         "pixel_auroc_per_type": {k: round(pix[k], 3) for k in DEFECTS},
+        # at the threshold training stored (calibrated on held-out good images)
+        "false_alarms": f"{op.good.wrong}/{op.good.n}",
+        "escapes": {k: f"{op.per_type[k].wrong}/{op.per_type[k].n}" for k in DEFECTS},
         "infer_ms": round(ms, 1),
         "threads": args.threads,
         "eval_ms_per_image": round(1000 * res.seconds_per_image, 1),
@@ -249,7 +255,7 @@ def table(rows: list[dict]) -> str:
     head = (
         "| method | work_area | working size (H x W) | scale | crack SNR | steps | fit s "
         "| image AUROC | crack / pit image AUROC | pixel AUROC | crack / pit pixel AUROC "
-        "| AUPRO | ms / image (batch 1) |\n|" + "---|" * 13
+        "| AUPRO | ms / image (batch 1) | false alarms | crack / pit escapes |\n|" + "---|" * 15
     )
     lines = [head]
     for r in rows:
@@ -259,7 +265,8 @@ def table(rows: list[dict]) -> str:
             f"{r['working_size'][1]} | {r['scale']} | {r['crack_snr']} | {r['steps']} | "
             f"{r['fit_s']:.0f} | {r['image_auroc']:.3f} | {it.get('crack', math.nan):.3f} / "
             f"{it.get('pit', math.nan):.3f} | {r['pixel_auroc']:.3f} | "
-            f"{pt['crack']:.3f} / {pt['pit']:.3f} | {r['aupro']:.3f} | {r['infer_ms']:.0f} |"
+            f"{pt['crack']:.3f} / {pt['pit']:.3f} | {r['aupro']:.3f} | {r['infer_ms']:.0f} | "
+            f"{r['false_alarms']} | {r['escapes']['crack']} / {r['escapes']['pit']} |"
         )
     return "\n".join(lines)
 
