@@ -13,8 +13,9 @@ and reused by every variant that shares it, so only the flows run per variant.  
 variant's maps are scored with several smoothing sigmas and image-score rules (max,
 top 1 %, top 0.1 %) from the same raw maps (the detector's standardised scale fusion;
 ``plain_mean_*``: the scales' raw NLL averaged instead, at the config's sigma and
-score).  Thresholds are calibrated on 20 held-out good images (as ``fit_flow`` does).  One JSON line per variant (also appended to
-``--out``).  For screening: the test split is subsampled with ``--test-every``.
+score).  Thresholds are calibrated on 20 held-out good images (as ``fit_flow`` does).
+One JSON line per variant (also appended to ``--out``).  For screening: the test split
+is subsampled with ``--test-every``.
 """
 
 from __future__ import annotations
